@@ -1,0 +1,120 @@
+//! Building and running the service: connections, migrations, schema, listener.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::Settings;
+use crate::db::{self, StatementCounter};
+use crate::events::LocalBus;
+use crate::graphql::build_schema;
+use crate::http::{self, AppState};
+use crate::limits::budget::LocalBudget;
+use crate::seed;
+use crate::services::Services;
+
+/// A built service, bound to its port, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    services: Arc<Services>,
+    port: u16,
+}
+
+impl App {
+    /// Connects the database, applies migrations, loads the demo data into an empty
+    /// database (when enabled), builds the schema and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let statements = StatementCounter::default();
+        let db = db::connect_primary(&settings, &statements).await?;
+        db::migrate(&db).await?;
+        if settings.seed_demo {
+            seed::seed_demo_if_empty(&db).await?;
+        }
+        let jwt = JwtKeys::from_settings(&settings.jwt)?;
+        let budget = LocalBudget::new(settings.limits.rate_points, settings.limits.rate_window);
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("binding GATEHOUSE_ADDR={}", settings.addr))?;
+        let port = listener.local_addr()?.port();
+        let services = Arc::new(Services {
+            settings: Arc::new(settings),
+            db,
+            jwt,
+            events: Arc::new(LocalBus::default()),
+            budget,
+            statements,
+        });
+        let schema = build_schema(services.clone());
+        let router = http::router(AppState {
+            services: services.clone(),
+            schema,
+        });
+        Ok(Self {
+            listener,
+            router,
+            services,
+            port,
+        })
+    }
+
+    /// The bound port (useful with `GATEHOUSE_ADDR=…:0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared services (tests read the statement counter through this).
+    pub fn services(&self) -> Arc<Services> {
+        self.services.clone()
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(address = %self.listener.local_addr()?, "serving");
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM, so Kubernetes rollouts drain cleanly.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}

@@ -1,0 +1,275 @@
+//! Settings: one typed struct read from the environment names of CONTRACT.md section 5.
+//!
+//! Every value has an embedded default so `cargo run --release` works with no setup; an
+//! invalid value fails start-up with a message that names the variable.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Where the service runs: `production` switches introspection and GraphiQL off (unless
+/// enabled explicitly) and logs JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    /// Local development: GraphiQL and introspection on, human-readable logs.
+    Development,
+    /// Production: GraphiQL and introspection off unless enabled, JSON logs.
+    Production,
+}
+
+/// How tokens are signed and checked.
+#[derive(Clone, Debug)]
+pub struct JwtSettings {
+    /// `JWT_SECRET`: HS256 shared secret. When no key source is configured a random secret
+    /// is generated per start (tokens then die with the process; a warning says so).
+    pub secret: Option<SecretString>,
+    /// `JWT_PRIVATE_KEY_FILE`: PEM key for signing with an asymmetric algorithm.
+    pub private_key_file: Option<PathBuf>,
+    /// `JWT_PUBLIC_KEY_FILE`: PEM key for verifying with an asymmetric algorithm.
+    pub public_key_file: Option<PathBuf>,
+    /// `JWT_JWKS_URL`: an identity provider's key set.
+    pub jwks_url: Option<String>,
+    /// `GATEHOUSE_JWT_ISSUER`: the `iss` claim written and required.
+    pub issuer: String,
+    /// `GATEHOUSE_JWT_TTL_SECS`: lifetime of tokens issued by `register`/`login`.
+    pub ttl: Duration,
+}
+
+/// Query and traffic limits (README "Limits" lists each with its default).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// `GATEHOUSE_MAX_DEPTH`: deepest selection allowed.
+    pub max_depth: usize,
+    /// `GATEHOUSE_MAX_COMPLEXITY`: highest estimated cost of one operation.
+    pub max_complexity: usize,
+    /// `GATEHOUSE_MAX_ALIASES`: aliases in one document.
+    pub max_aliases: usize,
+    /// `GATEHOUSE_MAX_ROOT_FIELDS`: root fields in one operation.
+    pub max_root_fields: usize,
+    /// `GATEHOUSE_MAX_BATCH`: operations in one batched request.
+    pub max_batch: usize,
+    /// `GATEHOUSE_MAX_BODY_BYTES`: request body size.
+    pub max_body_bytes: usize,
+    /// `GATEHOUSE_REQUEST_TIMEOUT_MS`: time one request may run.
+    pub request_timeout: Duration,
+    /// `GATEHOUSE_RATE_POINTS`: cost budget per token (per IP when anonymous) per window.
+    pub rate_points: u32,
+    /// `GATEHOUSE_RATE_WINDOW_SECS`: length of the budget window.
+    pub rate_window: Duration,
+    /// `GATEHOUSE_IP_RATE_PER_SEC`: per-IP request refill rate.
+    pub ip_rate_per_sec: u32,
+    /// `GATEHOUSE_IP_BURST`: per-IP burst size.
+    pub ip_burst: u32,
+    /// `GATEHOUSE_TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// All configuration of one Gatehouse process.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `GATEHOUSE_ADDR`: listen address (port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// `DATABASE_URL`: the primary database.
+    pub database_url: SecretString,
+    /// `DATABASE_REPLICA_URL`: optional read replica.
+    pub database_replica_url: Option<SecretString>,
+    /// `GATEHOUSE_DATABASE_SCHEMA`: PostgreSQL schema to use (tests use one per run).
+    pub database_schema: Option<String>,
+    /// `GATEHOUSE_DB_MAX_CONNECTIONS`: pool size.
+    pub db_max_connections: u32,
+    /// `REDIS_URL`: shared cache, budgets and fan-out; unset means in-process.
+    pub redis_url: Option<SecretString>,
+    /// `GATEHOUSE_ENV`.
+    pub environment: Environment,
+    /// `GATEHOUSE_GRAPHIQL`: serve the playground (default: on outside production).
+    pub graphiql: bool,
+    /// `GATEHOUSE_INTROSPECTION`: allow introspection (default: on outside production).
+    pub introspection: bool,
+    /// `GATEHOUSE_SEED_DEMO`: load the demo data set into an empty database at start-up.
+    pub seed_demo: bool,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub otlp_endpoint: Option<String>,
+    /// `RUST_LOG`.
+    pub log_filter: String,
+    /// Token settings.
+    pub jwt: JwtSettings,
+    /// Query and traffic limits.
+    pub limits: Limits,
+}
+
+/// A configuration value that could not be used; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {variable}={value:?}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// The value it had.
+    pub value: String,
+    /// What was expected.
+    pub reason: String,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (a variable name to its value), so tests can supply
+    /// their own environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let environment = match env.string("GATEHOUSE_ENV").as_deref() {
+            None | Some("development") | Some("dev") => Environment::Development,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "GATEHOUSE_ENV",
+                    value: other.to_owned(),
+                    reason: "expected `development` or `production`".into(),
+                })
+            }
+        };
+        let dev = environment == Environment::Development;
+        Ok(Self {
+            addr: env.parse("GATEHOUSE_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
+            database_url: env
+                .string("DATABASE_URL")
+                .unwrap_or_else(|| "sqlite://gatehouse.db?mode=rwc".into())
+                .into(),
+            database_replica_url: env.string("DATABASE_REPLICA_URL").map(Into::into),
+            database_schema: env.string("GATEHOUSE_DATABASE_SCHEMA"),
+            db_max_connections: env.parse("GATEHOUSE_DB_MAX_CONNECTIONS", 16)?,
+            redis_url: env.string("REDIS_URL").map(Into::into),
+            environment,
+            graphiql: env.parse("GATEHOUSE_GRAPHIQL", dev)?,
+            introspection: env.parse("GATEHOUSE_INTROSPECTION", dev)?,
+            seed_demo: env.parse("GATEHOUSE_SEED_DEMO", true)?,
+            otlp_endpoint: env.string("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            log_filter: env.string("RUST_LOG").unwrap_or_else(|| "info".into()),
+            jwt: JwtSettings {
+                secret: env.string("JWT_SECRET").map(Into::into),
+                private_key_file: env.string("JWT_PRIVATE_KEY_FILE").map(PathBuf::from),
+                public_key_file: env.string("JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
+                jwks_url: env.string("JWT_JWKS_URL"),
+                issuer: env
+                    .string("GATEHOUSE_JWT_ISSUER")
+                    .unwrap_or_else(|| "gatehouse".into()),
+                ttl: Duration::from_secs(env.parse("GATEHOUSE_JWT_TTL_SECS", 86_400)?),
+            },
+            limits: Limits {
+                max_depth: env.parse("GATEHOUSE_MAX_DEPTH", 15)?,
+                max_complexity: env.parse("GATEHOUSE_MAX_COMPLEXITY", 20_000)?,
+                max_aliases: env.parse("GATEHOUSE_MAX_ALIASES", 30)?,
+                max_root_fields: env.parse("GATEHOUSE_MAX_ROOT_FIELDS", 20)?,
+                max_batch: env.parse("GATEHOUSE_MAX_BATCH", 10)?,
+                max_body_bytes: env.parse("GATEHOUSE_MAX_BODY_BYTES", 256 * 1024)?,
+                request_timeout: Duration::from_millis(
+                    env.parse("GATEHOUSE_REQUEST_TIMEOUT_MS", 10_000)?,
+                ),
+                rate_points: env.parse("GATEHOUSE_RATE_POINTS", 50_000)?,
+                rate_window: Duration::from_secs(env.parse("GATEHOUSE_RATE_WINDOW_SECS", 60)?),
+                ip_rate_per_sec: env.parse("GATEHOUSE_IP_RATE_PER_SEC", 100)?,
+                ip_burst: env.parse("GATEHOUSE_IP_BURST", 200)?,
+                trusted_proxies: env.list("GATEHOUSE_TRUSTED_PROXIES")?,
+            },
+        })
+    }
+
+    /// True when running with `GATEHOUSE_ENV=production`.
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}
+
+/// Typed access to a variable lookup; every parse error names its variable.
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn string(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.string(name) {
+            None => Ok(default),
+            Some(value) => value.trim().parse().map_err(|e: T::Err| ConfigError {
+                variable: name,
+                reason: e.to_string(),
+                value,
+            }),
+        }
+    }
+
+    fn list<T: std::str::FromStr>(&self, name: &'static str) -> Result<Vec<T>, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let Some(value) = self.string(name) else {
+            return Ok(Vec::new());
+        };
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|item| {
+                item.parse().map_err(|e: T::Err| ConfigError {
+                    variable: name,
+                    value: value.clone(),
+                    reason: format!("{item:?}: {e}"),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.addr.to_string(), "127.0.0.1:8000");
+        assert!(s.redis_url.is_none());
+        assert_eq!(s.limits.max_depth, 15);
+        assert!(s.graphiql && s.introspection);
+    }
+
+    #[test]
+    fn production_turns_playground_and_introspection_off() {
+        let s = settings(&[("GATEHOUSE_ENV", "production")]).unwrap();
+        assert!(!s.graphiql && !s.introspection);
+        let s = settings(&[
+            ("GATEHOUSE_ENV", "production"),
+            ("GATEHOUSE_GRAPHIQL", "true"),
+        ])
+        .unwrap();
+        assert!(s.graphiql);
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        let err = settings(&[("GATEHOUSE_MAX_DEPTH", "deep")]).unwrap_err();
+        assert_eq!(err.variable, "GATEHOUSE_MAX_DEPTH");
+        assert!(err.to_string().contains("GATEHOUSE_MAX_DEPTH"));
+        let err = settings(&[("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.1, nope")]).unwrap_err();
+        assert_eq!(err.variable, "GATEHOUSE_TRUSTED_PROXIES");
+        let err = settings(&[("GATEHOUSE_ENV", "staging")]).unwrap_err();
+        assert_eq!(err.variable, "GATEHOUSE_ENV");
+    }
+}

@@ -1,0 +1,200 @@
+//! Relay cursor connections: `edges { cursor node }`, `nodes`, `pageInfo`, `totalCount`.
+//!
+//! `totalCount` is resolved only when selected, through the count loaders, and costs
+//! nothing when the first page already holds the whole list.
+
+use async_graphql::{Context, SimpleObject};
+
+use super::context::ContextExt;
+use super::loaders::CountKey;
+use crate::error::{AppError, AppResult};
+use crate::store::posts::PostFilter;
+use crate::store::{self, visibility::Visibility};
+
+/// The largest `first` a client may ask for.
+pub const MAX_PAGE: i32 = 100;
+
+/// Checks `first` (0..=100) and returns the number of rows to fetch: one more than asked,
+/// to learn whether a next page exists.
+pub fn rows_to_fetch(first: i32) -> AppResult<u64> {
+    if !(0..=MAX_PAGE).contains(&first) {
+        return Err(AppError::invalid(
+            "first",
+            format!("must be between 0 and {MAX_PAGE}"),
+        ));
+    }
+    Ok(u64::try_from(first).unwrap_or(0) + 1)
+}
+
+/// Information to aid in pagination.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PageInfo {
+    /// When paginating forwards, are there more items?
+    pub has_next_page: bool,
+    /// When paginating backwards, are there more items? (True when this page starts after
+    /// a cursor.)
+    pub has_previous_page: bool,
+    /// The cursor of the first edge of this page.
+    pub start_cursor: Option<String>,
+    /// The cursor of the last edge of this page; pass it as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
+
+/// How to count the whole list behind a page.
+#[derive(Clone, Debug)]
+pub enum Total {
+    /// Already known (the first page held everything).
+    Known(i64),
+    /// `Query.posts` with this filter.
+    Posts(Visibility, PostFilter),
+    /// Through the count loader.
+    Loader(CountKey),
+    /// `Query.tags`.
+    Tags,
+}
+
+impl Total {
+    /// Counts the whole list (used by the generated `totalCount` fields).
+    pub async fn resolve(&self, ctx: &Context<'_>) -> AppResult<i32> {
+        let n = match self {
+            Total::Known(n) => *n,
+            Total::Posts(visibility, filter) => {
+                store::posts::count_posts(&ctx.services()?.db, *visibility, filter).await?
+            }
+            Total::Loader(key) => ctx.loaders()?.counts.load_one(*key).await?.unwrap_or(0),
+            Total::Tags => store::tags::count_tags(&ctx.services()?.db).await?,
+        };
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+}
+
+/// Cuts `rows` (fetched with one extra) to a page and builds its `PageInfo`.
+/// `total` is replaced by the exact count when the page is the whole list.
+pub fn paginate<T>(
+    mut rows: Vec<T>,
+    fetched: u64,
+    after: bool,
+    cursor: impl Fn(&T) -> String,
+    total: Total,
+) -> (Vec<(String, T)>, PageInfo, Total) {
+    let wanted = usize::try_from(fetched.saturating_sub(1)).unwrap_or(usize::MAX);
+    let has_next_page = rows.len() > wanted;
+    rows.truncate(wanted);
+    let edges: Vec<(String, T)> = rows.into_iter().map(|row| (cursor(&row), row)).collect();
+    let total = if !after && !has_next_page {
+        Total::Known(i64::try_from(edges.len()).unwrap_or(i64::MAX))
+    } else {
+        total
+    };
+    let info = PageInfo {
+        has_next_page,
+        has_previous_page: after,
+        start_cursor: edges.first().map(|(c, _)| c.clone()),
+        end_cursor: edges.last().map(|(c, _)| c.clone()),
+    };
+    (edges, info, total)
+}
+
+/// Declares `<Name>Connection` and `<Name>Edge` for a node type.
+macro_rules! connection {
+    ($conn:ident, $edge:ident, $node:ty, $conn_doc:literal, $edge_doc:literal) => {
+        #[doc = $conn_doc]
+        pub struct $conn {
+            edges: Vec<$edge>,
+            page_info: $crate::graphql::connection::PageInfo,
+            total: $crate::graphql::connection::Total,
+        }
+
+        #[doc = $edge_doc]
+        #[derive(async_graphql::SimpleObject, Clone)]
+        pub struct $edge {
+            /// An opaque cursor for this edge; pass it as `after` to continue after it.
+            pub cursor: String,
+            /// The item at the end of the edge.
+            pub node: $node,
+        }
+
+        impl $conn {
+            /// A page from fetched rows (one more than wanted, see `rows_to_fetch`).
+            pub fn new<R>(
+                rows: Vec<R>,
+                fetched: u64,
+                after: bool,
+                cursor: impl Fn(&R) -> String,
+                total: $crate::graphql::connection::Total,
+            ) -> Self
+            where
+                $node: From<R>,
+            {
+                let (edges, page_info, total) =
+                    $crate::graphql::connection::paginate(rows, fetched, after, cursor, total);
+                Self {
+                    edges: edges
+                        .into_iter()
+                        .map(|(cursor, row)| $edge {
+                            cursor,
+                            node: row.into(),
+                        })
+                        .collect(),
+                    page_info,
+                    total,
+                }
+            }
+        }
+
+        #[doc = $conn_doc]
+        #[async_graphql::Object]
+        impl $conn {
+            /// The edges of this page, in list order, each with its cursor.
+            async fn edges(&self) -> &[$edge] {
+                &self.edges
+            }
+
+            /// The items of this page, in list order (the edges without cursors).
+            async fn nodes(&self) -> Vec<&$node> {
+                self.edges.iter().map(|edge| &edge.node).collect()
+            }
+
+            /// Information to aid in pagination.
+            async fn page_info(&self) -> &$crate::graphql::connection::PageInfo {
+                &self.page_info
+            }
+
+            /// How many items the whole list holds, across all pages.
+            async fn total_count(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::Result<i32> {
+                Ok(self.total.resolve(ctx).await?)
+            }
+        }
+    };
+}
+
+pub(crate) use connection;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_is_bounded() {
+        assert!(rows_to_fetch(-1).is_err());
+        assert!(rows_to_fetch(101).is_err());
+        assert_eq!(rows_to_fetch(0).unwrap(), 1);
+        assert_eq!(rows_to_fetch(100).unwrap(), 101);
+    }
+
+    #[test]
+    fn paginate_reports_next_page_and_known_totals() {
+        let (edges, info, total) =
+            paginate(vec![1, 2, 3], 3, false, |n| n.to_string(), Total::Tags);
+        assert_eq!(edges.len(), 2);
+        assert!(info.has_next_page && !info.has_previous_page);
+        assert_eq!(info.end_cursor.as_deref(), Some("2"));
+        assert!(matches!(total, Total::Tags));
+        let (_, info, total) = paginate(vec![1], 3, false, |n| n.to_string(), Total::Tags);
+        assert!(!info.has_next_page);
+        assert!(matches!(total, Total::Known(1)));
+    }
+}

@@ -1,0 +1,63 @@
+//! Typed access to what a resolver needs: services, the viewer, the loaders.
+
+use std::sync::Arc;
+
+use async_graphql::Context;
+
+use super::loaders::Loaders;
+use crate::auth::{self, Viewer};
+use crate::error::{AppError, AppResult};
+use crate::limits::budget::BudgetStatus;
+use crate::services::Services;
+use crate::store::visibility::Visibility;
+
+/// Per-request facts put into the GraphQL context by the HTTP or WebSocket layer.
+#[derive(Clone, Debug, Default)]
+pub struct RequestInfo {
+    /// The authenticated caller, if any.
+    pub viewer: Option<Viewer>,
+    /// `x-request-id`, tying errors to log lines.
+    pub request_id: String,
+    /// Whose budget this request draws on (`user:<id>` or `ip:<addr>`).
+    pub budget_key: String,
+    /// The budget after this request's charge, when the HTTP layer charged one.
+    pub budget: Option<BudgetStatus>,
+}
+
+/// Accessors on the resolver context; none of them panics.
+pub trait ContextExt {
+    /// Shared services (database, keys, events, settings).
+    fn services(&self) -> AppResult<&Arc<Services>>;
+    /// This request's loaders.
+    fn loaders(&self) -> AppResult<&Loaders>;
+    /// The caller, if authenticated.
+    fn viewer(&self) -> Option<Viewer>;
+    /// The caller, or `UNAUTHENTICATED`.
+    fn require_viewer(&self) -> AppResult<Viewer>;
+    /// What posts the caller may see.
+    fn visibility(&self) -> Visibility;
+}
+
+impl ContextExt for Context<'_> {
+    fn services(&self) -> AppResult<&Arc<Services>> {
+        self.data::<Arc<Services>>()
+            .map_err(|e| anyhow::anyhow!("services missing from context: {}", e.message).into())
+    }
+
+    fn loaders(&self) -> AppResult<&Loaders> {
+        self.data::<Loaders>()
+            .map_err(|e| anyhow::anyhow!("loaders missing from context: {}", e.message).into())
+    }
+
+    fn viewer(&self) -> Option<Viewer> {
+        self.data_opt::<RequestInfo>().and_then(|info| info.viewer)
+    }
+
+    fn require_viewer(&self) -> AppResult<Viewer> {
+        self.viewer().ok_or(AppError::Unauthenticated)
+    }
+
+    fn visibility(&self) -> Visibility {
+        auth::visibility(self.viewer().as_ref())
+    }
+}

@@ -1,0 +1,136 @@
+//! Gives every error async-graphql raises itself an `extensions.code` from the contract:
+//! parse errors, validation errors (depth, complexity, bad variables) and the few execution
+//! errors that do not come from our resolvers.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+
+use async_graphql::ErrorExtensions as _;
+
+use crate::error::{AppError, Code};
+
+/// The extension factory to register on the schema.
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        for error in &mut response.errors {
+            if code_of(error).is_none() {
+                // Resolvers return `AppError` through `?`, which async-graphql turns into
+                // an error whose source is the `AppError`: give it its code here, once.
+                if let Some(app) = error.source::<AppError>() {
+                    let coded = app.extend();
+                    error.message = coded.message;
+                    error.extensions = coded.extensions;
+                } else if error.message.starts_with("Failed to parse")
+                    || error.message.starts_with("Invalid value")
+                {
+                    set_code(error, Code::BadUserInput);
+                } else {
+                    tracing::error!(message = %error.message, "uncoded GraphQL error");
+                    error.message = "internal error".into();
+                    set_code(error, Code::Internal);
+                }
+            }
+        }
+        response
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|mut err| {
+            set_code(&mut err, Code::GraphqlParseFailed);
+            err
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|mut errors| {
+            for err in &mut errors {
+                let code = classify_validation(&err.message);
+                set_code(err, code);
+            }
+            errors
+        })
+    }
+}
+
+/// The code of a validation error, from async-graphql's messages.
+fn classify_validation(message: &str) -> Code {
+    if message == "Query is nested too deep." {
+        Code::QueryTooDeep
+    } else if message == "Query is too complex." {
+        Code::QueryTooComplex
+    } else if message.starts_with("Invalid value for argument")
+        || (message.starts_with("Variable") && message.contains("is not defined"))
+    {
+        Code::BadUserInput
+    } else {
+        Code::GraphqlValidationFailed
+    }
+}
+
+/// The `extensions.code` of an error, if it has one.
+pub fn code_of(error: &ServerError) -> Option<String> {
+    match error.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code.clone()),
+        _ => None,
+    }
+}
+
+/// Sets (or replaces) `extensions.code`.
+pub fn set_code(error: &mut ServerError, code: Code) {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_messages_map_to_contract_codes() {
+        assert_eq!(
+            classify_validation("Query is nested too deep."),
+            Code::QueryTooDeep
+        );
+        assert_eq!(
+            classify_validation("Query is too complex."),
+            Code::QueryTooComplex
+        );
+        assert_eq!(
+            classify_validation("Invalid value for argument \"first\", expected type \"Int\""),
+            Code::BadUserInput
+        );
+        assert_eq!(
+            classify_validation("Unknown field \"nope\" on type \"Query\"."),
+            Code::GraphqlValidationFailed
+        );
+    }
+}

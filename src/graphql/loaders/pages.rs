@@ -1,0 +1,109 @@
+//! Per-parent pages: `comments(first: 5)` on each of 20 posts is one statement, as is
+//! `posts(first: 3)` on each of 20 authors. Keys with the same page arguments (the usual
+//! case: one field in one query) share a statement.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use entity::{comment, post};
+
+use super::Scope;
+use crate::error::AppError;
+use crate::store::keyset::{CommentKey, PostKey};
+use crate::store::{self, posts::PostParent};
+
+/// One parent's page of posts: rows to fetch (`first + 1`, to learn `hasNextPage`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PostPageKey {
+    /// Whose posts.
+    pub parent: PostParent,
+    /// The parent's id.
+    pub parent_id: i64,
+    /// Start after this position.
+    pub after: Option<PostKey>,
+    /// Rows to fetch.
+    pub limit: u64,
+}
+
+/// Loads post pages.
+pub struct PostPages(pub Arc<Scope>);
+
+impl Loader<PostPageKey> for PostPages {
+    type Value = Vec<post::Model>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[PostPageKey],
+    ) -> Result<HashMap<PostPageKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(PostParent, Option<&PostKey>, u64), Vec<i64>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry((key.parent, key.after.as_ref(), key.limit))
+                .or_default()
+                .push(key.parent_id);
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for ((parent, after, limit), ids) in groups {
+            let mut pages =
+                store::posts::post_pages(&self.0.db, parent, &ids, self.0.visibility, after, limit)
+                    .await?;
+            for id in ids {
+                let key = PostPageKey {
+                    parent,
+                    parent_id: id,
+                    after: after.cloned(),
+                    limit,
+                };
+                out.insert(key, pages.remove(&id).unwrap_or_default());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One post's page of comments.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CommentPageKey {
+    /// The post.
+    pub post_id: i64,
+    /// Start after this position.
+    pub after: Option<CommentKey>,
+    /// Rows to fetch.
+    pub limit: u64,
+}
+
+/// Loads comment pages.
+pub struct CommentPages(pub Arc<Scope>);
+
+impl Loader<CommentPageKey> for CommentPages {
+    type Value = Vec<comment::Model>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[CommentPageKey],
+    ) -> Result<HashMap<CommentPageKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(Option<&CommentKey>, u64), Vec<i64>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry((key.after.as_ref(), key.limit))
+                .or_default()
+                .push(key.post_id);
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for ((after, limit), ids) in groups {
+            let mut pages = store::comments::comment_pages(&self.0.db, &ids, after, limit).await?;
+            for id in ids {
+                let key = CommentPageKey {
+                    post_id: id,
+                    after: after.cloned(),
+                    limit,
+                };
+                out.insert(key, pages.remove(&id).unwrap_or_default());
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,45 @@
+//! The GraphQL schema: types, loaders, and the one place it is assembled.
+
+pub mod connection;
+pub mod context;
+pub mod error_codes;
+pub mod ids;
+pub mod inputs;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod subscription;
+pub mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{Schema, SchemaBuilder};
+
+use crate::services::Services;
+
+/// The schema type.
+pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+
+/// The schema without data or limits: enough to print the SDL.
+pub fn schema_builder(
+) -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+}
+
+/// The SDL committed as `schema.graphql`.
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}
+
+/// The serving schema: services as data, limits and error codes applied.
+pub fn build_schema(services: Arc<Services>) -> AppSchema {
+    let limits = &services.settings.limits;
+    let mut builder = schema_builder()
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(error_codes::ErrorCodes);
+    if !services.settings.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.data(services).finish()
+}

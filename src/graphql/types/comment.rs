@@ -1,0 +1,71 @@
+//! `Comment`.
+
+use async_graphql::{ComplexObject, Context, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use entity::comment;
+
+use super::{Post, User};
+use crate::graphql::connection::connection;
+use crate::graphql::context::ContextExt;
+use crate::graphql::ids::{self, Kind};
+
+/// A comment on a post. It is visible exactly when its post is.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Comment {
+    #[graphql(skip)]
+    pub(crate) db_id: i64,
+    #[graphql(skip)]
+    pub(crate) post_id: i64,
+    #[graphql(skip)]
+    pub(crate) author_id: i64,
+    /// The comment text (1 to 5,000 characters).
+    pub body: String,
+    /// When the comment was written.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<comment::Model> for Comment {
+    fn from(m: comment::Model) -> Self {
+        Self {
+            db_id: m.id,
+            post_id: m.post_id,
+            author_id: m.author_id,
+            body: m.body,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Comment {
+    /// The global id of this comment.
+    pub async fn id(&self) -> ID {
+        ids::encode(Kind::Comment, self.db_id)
+    }
+
+    /// Who wrote the comment.
+    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let user = ctx.loaders()?.users.load_one(self.author_id).await?;
+        Ok(user
+            .ok_or_else(|| anyhow::anyhow!("comment {} has no author row", self.db_id))
+            .map_err(crate::error::AppError::from)?
+            .into())
+    }
+
+    /// The post this comment belongs to.
+    async fn post(&self, ctx: &Context<'_>) -> async_graphql::Result<Post> {
+        let post = ctx.loaders()?.posts.load_one(self.post_id).await?;
+        Ok(post
+            .ok_or(crate::error::AppError::NotFound { what: "post" })?
+            .into())
+    }
+}
+
+connection!(
+    CommentConnection,
+    CommentEdge,
+    Comment,
+    "A page of comments, newest first.",
+    "A comment in a page, with its cursor."
+);

@@ -1,0 +1,202 @@
+//! `Post`, its status, and the per-parent post pages shared by `User.posts` and `Tag.posts`.
+
+use async_graphql::{ComplexObject, Context, Enum, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use entity::post;
+
+use super::{CommentConnection, Tag, User};
+use crate::error::{AppError, AppResult};
+use crate::graphql::connection::{connection, rows_to_fetch, Total};
+use crate::graphql::context::ContextExt;
+use crate::graphql::ids::{self, Kind};
+use crate::graphql::loaders::{CommentPageKey, CountKey, PostPageKey};
+use crate::store::keyset::{self, CommentKey, PostKey, PostOrdering};
+use crate::store::posts::PostParent;
+
+/// Whether a post is visible to everyone.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PostStatus {
+    /// Visible to its author (and admins) only.
+    Draft,
+    /// Visible to everyone.
+    Published,
+}
+
+/// A blog post.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Post {
+    #[graphql(skip)]
+    pub(crate) db_id: i64,
+    #[graphql(skip)]
+    pub(crate) author_id: i64,
+    /// The title (1 to 200 characters).
+    pub title: String,
+    /// The text (1 to 50,000 characters).
+    pub body: String,
+    /// Draft or published.
+    pub status: PostStatus,
+    /// When the post was published; null for drafts.
+    pub published_at: Option<DateTime<Utc>>,
+    /// When the post was created.
+    pub created_at: DateTime<Utc>,
+    /// When the post was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<post::Model> for Post {
+    fn from(m: post::Model) -> Self {
+        Self {
+            db_id: m.id,
+            author_id: m.author_id,
+            title: m.title,
+            body: m.body,
+            status: if m.published_at.is_some() {
+                PostStatus::Published
+            } else {
+                PostStatus::Draft
+            },
+            published_at: m.published_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+fn to_i32(n: Option<i64>) -> i32 {
+    i32::try_from(n.unwrap_or(0)).unwrap_or(i32::MAX)
+}
+
+#[ComplexObject]
+impl Post {
+    /// The global id of this post.
+    pub async fn id(&self) -> ID {
+        ids::encode(Kind::Post, self.db_id)
+    }
+
+    /// Who wrote the post.
+    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let user = ctx.loaders()?.users.load_one(self.author_id).await?;
+        Ok(user
+            .ok_or_else(|| AppError::from(anyhow::anyhow!("post {} has no author", self.db_id)))?
+            .into())
+    }
+
+    /// The post's tags, by name.
+    async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Tag>> {
+        let tags = ctx.loaders()?.tags_by_post.load_one(self.db_id).await?;
+        Ok(tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(Tag::from)
+            .collect())
+    }
+
+    /// How many users like this post.
+    async fn like_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let n = ctx
+            .loaders()?
+            .counts
+            .load_one(CountKey::LikesOfPost(self.db_id))
+            .await?;
+        Ok(to_i32(n))
+    }
+
+    /// Whether the caller likes this post (false when anonymous).
+    async fn viewer_has_liked(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        if ctx.viewer().is_none() {
+            return Ok(false);
+        }
+        let liked = ctx.loaders()?.viewer_likes.load_one(self.db_id).await?;
+        Ok(liked.unwrap_or(false))
+    }
+
+    /// How many comments the post has.
+    async fn comment_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let n = ctx
+            .loaders()?
+            .counts
+            .load_one(CountKey::CommentsOfPost(self.db_id))
+            .await?;
+        Ok(to_i32(n))
+    }
+
+    /// The post's comments, newest first.
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many comments to return (0 to 100).", default = 20)] first: i32,
+        #[graphql(desc = "Return comments after this cursor.")] after: Option<String>,
+    ) -> async_graphql::Result<CommentConnection> {
+        let fetch = rows_to_fetch(first)?;
+        let after_key = after
+            .as_deref()
+            .map(keyset::decode_comment_cursor)
+            .transpose()?;
+        let has_after = after_key.is_some();
+        let rows = ctx
+            .loaders()?
+            .comment_pages
+            .load_one(CommentPageKey {
+                post_id: self.db_id,
+                after: after_key,
+                limit: fetch,
+            })
+            .await?
+            .unwrap_or_default();
+        Ok(CommentConnection::new(
+            rows,
+            fetch,
+            has_after,
+            |c| keyset::encode_comment_cursor(&CommentKey::of(c)),
+            Total::Loader(CountKey::CommentsOfPost(self.db_id)),
+        ))
+    }
+}
+
+connection!(
+    PostConnection,
+    PostEdge,
+    Post,
+    "A page of posts.",
+    "A post in a page, with its cursor."
+);
+
+/// One parent's page of posts through the batched page loader (newest first).
+pub(crate) async fn post_page(
+    ctx: &Context<'_>,
+    parent: PostParent,
+    parent_id: i64,
+    first: i32,
+    after: Option<String>,
+) -> AppResult<PostConnection> {
+    let ordering = PostOrdering::default();
+    let fetch = rows_to_fetch(first)?;
+    let after_key = after
+        .as_deref()
+        .map(|c| keyset::decode_post_cursor(ordering, c))
+        .transpose()?;
+    let has_after = after_key.is_some();
+    let rows = ctx
+        .loaders()?
+        .post_pages
+        .load_one(PostPageKey {
+            parent,
+            parent_id,
+            after: after_key,
+            limit: fetch,
+        })
+        .await?
+        .unwrap_or_default();
+    let total = match parent {
+        PostParent::Author => CountKey::PostsOfAuthor(parent_id),
+        PostParent::Tag => CountKey::PostsOfTag(parent_id),
+    };
+    Ok(PostConnection::new(
+        rows,
+        fetch,
+        has_after,
+        |p| keyset::encode_post_cursor(ordering, &PostKey::of(p)),
+        Total::Loader(total),
+    ))
+}

@@ -1,0 +1,189 @@
+//! GraphQL-over-HTTP responses: media type, status codes, rate-limit headers.
+//!
+//! With `Accept: application/graphql-response+json` a request error (nothing executed:
+//! parse, validation, limits) is 400 and carries no `data`; a client accepting only
+//! `application/json` gets 200 for the same body, as the spec advises.
+
+use async_graphql::{BatchResponse, Response, ServerError};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use chrono::Utc;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+use crate::error::{coded_error, Code};
+use crate::graphql::error_codes::code_of;
+use crate::limits::budget::BudgetStatus;
+
+/// The response media type a client asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Media {
+    /// `application/graphql-response+json`.
+    GraphqlResponse,
+    /// `application/json`.
+    Json,
+}
+
+impl Media {
+    /// Picks from the `Accept` header (no header means `application/json`).
+    pub fn negotiate(headers: &HeaderMap) -> Self {
+        let accept = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|item| {
+                item.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        for media in accept {
+            match media.as_str() {
+                "application/graphql-response+json" => return Media::GraphqlResponse,
+                "application/json" | "*/*" | "application/*" => return Media::Json,
+                _ => {}
+            }
+        }
+        Media::Json
+    }
+
+    fn content_type(self) -> HeaderValue {
+        match self {
+            Media::GraphqlResponse => {
+                HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
+            }
+            Media::Json => HeaderValue::from_static("application/json; charset=utf-8"),
+        }
+    }
+
+    /// The status of a request error for this media type.
+    pub fn request_error_status(self) -> StatusCode {
+        match self {
+            Media::GraphqlResponse => StatusCode::BAD_REQUEST,
+            Media::Json => StatusCode::OK,
+        }
+    }
+}
+
+/// True when nothing executed: no data, and every error is a request-level error.
+fn is_request_error(response: &Response) -> bool {
+    matches!(response.data, async_graphql::Value::Null)
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// Serialises one response, dropping `data` for request errors and tagging internal errors
+/// with the request id.
+fn to_json(mut response: Response, request_id: &str) -> serde_json::Value {
+    let request_error = is_request_error(&response);
+    for error in &mut response.errors {
+        if code_of(error).as_deref() == Some(Code::Internal.as_str()) {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", request_id);
+        }
+    }
+    let mut value = serde_json::to_value(&response).unwrap_or_else(|_| {
+        serde_json::json!({"errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}]})
+    });
+    if let Some(map) = value.as_object_mut() {
+        if request_error {
+            map.remove("data");
+        }
+    }
+    value
+}
+
+/// Builds the HTTP response for a single or batched result.
+pub fn graphql_response(
+    media: Media,
+    batch: BatchResponse,
+    request_id: &str,
+    budget: Option<&BudgetStatus>,
+) -> HttpResponse {
+    let (status, body) = match batch {
+        BatchResponse::Single(response) => {
+            let status = if is_request_error(&response) {
+                media.request_error_status()
+            } else {
+                StatusCode::OK
+            };
+            (status, to_json(response, request_id))
+        }
+        BatchResponse::Batch(responses) => {
+            let all_failed = !responses.is_empty() && responses.iter().all(is_request_error);
+            let status = if all_failed {
+                media.request_error_status()
+            } else {
+                StatusCode::OK
+            };
+            let items = responses
+                .into_iter()
+                .map(|r| to_json(r, request_id))
+                .collect();
+            (status, serde_json::Value::Array(items))
+        }
+    };
+    json(media, status, &body, budget)
+}
+
+/// A refusal with one coded error and an explicit status.
+pub fn refusal(
+    media: Media,
+    status: StatusCode,
+    code: Code,
+    message: &str,
+    budget: Option<&BudgetStatus>,
+) -> HttpResponse {
+    let error: ServerError = coded_error(code, message);
+    let body = serde_json::json!({ "errors": [error] });
+    json(media, status, &body, budget)
+}
+
+fn json(
+    media: Media,
+    status: StatusCode,
+    body: &serde_json::Value,
+    budget: Option<&BudgetStatus>,
+) -> HttpResponse {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, media.content_type());
+    if let Some(budget) = budget {
+        rate_limit_headers(headers, budget);
+    }
+    response
+}
+
+/// `RateLimit-Limit/Remaining/Reset`, and `Retry-After` when refused.
+pub fn rate_limit_headers(headers: &mut HeaderMap, budget: &BudgetStatus) {
+    let reset = (budget.reset_at - Utc::now()).num_seconds().max(0);
+    headers.insert("ratelimit-limit", HeaderValue::from(budget.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(budget.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(reset));
+    if !budget.allowed {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(reset.max(1)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_header_picks_the_media_type() {
+        let mut h = HeaderMap::new();
+        assert_eq!(Media::negotiate(&h), Media::Json);
+        h.insert(
+            header::ACCEPT,
+            "application/graphql-response+json, application/json;q=0.9"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(Media::negotiate(&h), Media::GraphqlResponse);
+        h.insert(header::ACCEPT, "application/json".parse().unwrap());
+        assert_eq!(Media::negotiate(&h), Media::Json);
+    }
+}

@@ -1,0 +1,106 @@
+//! Subscriptions over WebSocket (`graphql-transport-ws`, and the legacy
+//! `subscriptions-transport-ws`). The token travels in the `connection_init` payload as
+//! `{"Authorization": "Bearer <jwt>"}`; a bad one closes the socket with 4403.
+
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Response as HttpResponse};
+use futures_util::{SinkExt as _, StreamExt as _};
+use http::HeaderMap;
+
+use super::client;
+use super::AppState;
+use crate::graphql::context::RequestInfo;
+use crate::graphql::loaders::Loaders;
+
+/// The message our `connection_init` refusal carries; it is rewritten to close code 4403.
+const FORBIDDEN: &str = "Forbidden";
+
+/// True for a WebSocket upgrade request.
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Accepts the upgrade and serves the GraphQL WebSocket protocol on it.
+pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpResponse {
+    let (mut parts, _body) = request.into_parts();
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let request_id = client::request_id(&parts.headers);
+    ws.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            // async-graphql closes a refused `connection_init` with 1002; the protocol
+            // (and our contract) says 4403 Forbidden.
+            let sink = sink.with(|message: Message| async move {
+                Ok::<_, axum::Error>(match message {
+                    Message::Close(Some(frame)) if frame.reason.as_str() == FORBIDDEN => {
+                        Message::Close(Some(CloseFrame {
+                            code: 4403,
+                            reason: FORBIDDEN.into(),
+                        }))
+                    }
+                    other => other,
+                })
+            });
+            let services = state.services.clone();
+            GraphQLWebSocket::new_with_pair(sink, stream, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    let viewer =
+                        client::viewer_from_authorization(authorization(&payload), &services.jwt)
+                            .map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
+                    let mut data = Data::default();
+                    data.insert(RequestInfo {
+                        viewer,
+                        request_id,
+                        budget_key: client::budget_key(
+                            viewer.as_ref(),
+                            std::net::Ipv4Addr::UNSPECIFIED.into(),
+                        ),
+                        budget: None,
+                    });
+                    data.insert(Loaders::new(services.db.clone(), viewer));
+                    Ok(data)
+                })
+                .serve()
+                .await;
+        })
+}
+
+/// The `Authorization` value of a `connection_init` payload (any capitalisation, at the
+/// top level or under `headers`, as different clients send it).
+fn authorization(payload: &serde_json::Value) -> Option<&str> {
+    fn find(object: &serde_json::Value) -> Option<&str> {
+        object
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .and_then(|(_, v)| v.as_str())
+    }
+    find(payload).or_else(|| payload.get("headers").and_then(find))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_is_found_in_common_payload_shapes() {
+        let a = serde_json::json!({"Authorization": "Bearer x"});
+        let b = serde_json::json!({"headers": {"authorization": "Bearer y"}});
+        assert_eq!(authorization(&a), Some("Bearer x"));
+        assert_eq!(authorization(&b), Some("Bearer y"));
+        assert_eq!(authorization(&serde_json::json!({})), None);
+    }
+}

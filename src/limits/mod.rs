@@ -1,0 +1,3 @@
+//! Guard rails: the per-caller cost budget.
+
+pub mod budget;

@@ -1,0 +1,100 @@
+//! Comment reads and writes. A comment is visible exactly when its post is.
+
+use std::collections::HashMap;
+
+use entity::comment;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, FromQueryResult, Set};
+
+use super::keyset::CommentKey;
+use super::now;
+use super::pages::{self, PerParent};
+use super::sql::Sql;
+use super::visibility::Visibility;
+use crate::error::{AppError, AppResult};
+
+const ORDER: &str = "c.created_at DESC, c.id DESC";
+
+/// The visible comments among `ids`.
+pub async fn find_comments(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    visibility: Visibility,
+) -> AppResult<Vec<comment::Model>> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push("SELECT c.* FROM comments c JOIN posts p ON p.id = c.post_id WHERE c.id IN ")
+        .bind_list(ids.iter().copied());
+    visibility.push_filter(&mut sql, "p");
+    Ok(comment::Model::find_by_statement(sql.build())
+        .all(db)
+        .await?)
+}
+
+/// The first `limit` comments of each post, newest first, after `after`. The posts
+/// themselves were already checked for visibility by whoever holds them.
+pub async fn comment_pages(
+    db: &impl ConnectionTrait,
+    post_ids: &[i64],
+    after: Option<&CommentKey>,
+    limit: u64,
+) -> AppResult<HashMap<i64, Vec<comment::Model>>> {
+    let statement = PerParent {
+        select: "c.*",
+        from: "comments c",
+        parent_col: "c.post_id",
+        order: ORDER,
+        limit,
+    }
+    .statement(db.get_database_backend(), post_ids, |sql| {
+        if let Some(key) = after {
+            sql.push(" AND (c.created_at, c.id) < (")
+                .bind(key.created_at)
+                .push(", ")
+                .bind(key.id)
+                .push(")");
+        }
+    });
+    let mut groups = pages::grouped::<comment::Model>(db, statement).await?;
+    for page in groups.values_mut() {
+        page.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
+    }
+    Ok(groups)
+}
+
+/// Comments per post.
+pub async fn count_by_post(
+    db: &impl ConnectionTrait,
+    post_ids: &[i64],
+) -> AppResult<HashMap<i64, i64>> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push("SELECT c.post_id AS parent_id, COUNT(*) AS n FROM comments c WHERE c.post_id IN ")
+        .bind_list(post_ids.iter().copied())
+        .push(" GROUP BY c.post_id");
+    pages::counts(db, post_ids, sql.build()).await
+}
+
+/// Adds a comment.
+pub async fn create_comment(
+    db: &impl ConnectionTrait,
+    post_id: i64,
+    author_id: i64,
+    body: String,
+) -> AppResult<comment::Model> {
+    Ok(comment::ActiveModel {
+        post_id: Set(post_id),
+        author_id: Set(author_id),
+        body: Set(body),
+        created_at: Set(now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// Deletes a comment.
+pub async fn delete_comment(db: &impl ConnectionTrait, id: i64) -> AppResult<()> {
+    let result = comment::Entity::delete_by_id(id).exec(db).await?;
+    if result.rows_affected == 0 {
+        return Err(AppError::NotFound { what: "comment" });
+    }
+    Ok(())
+}

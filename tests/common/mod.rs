@@ -1,0 +1,298 @@
+//! Test harness: starts the real server on a random port, on a fresh database, and talks
+//! HTTP to it.
+//!
+//! Every integration test runs twice through [`backend_tests!`]: on a temporary SQLite
+//! file, and on PostgreSQL in a schema of its own (`test_<uuid>`, dropped afterwards)
+//! when `TEST_DATABASE_URL` is set. With `GATEHOUSE_REQUIRE_SERVICES=1` a missing
+//! `TEST_DATABASE_URL` fails the PostgreSQL variant instead of skipping it.
+#![allow(dead_code, clippy::unwrap_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gatehouse::app::App;
+use gatehouse::config::Settings;
+use gatehouse::services::Services;
+use serde_json::{json, Value};
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares, for each `async fn name(backend: Backend)`, a module `name` with a `sqlite`
+/// and a `postgres` test.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub services: Arc<Services>,
+    pub backend: Backend,
+    _database: TestDatabase,
+}
+
+/// A GraphQL response as the test sees it.
+#[derive(Debug)]
+pub struct Gql {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Gql {
+    /// `data`, failing the test when there are errors.
+    pub fn data(&self) -> &Value {
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {}",
+            self.body
+        );
+        &self.body["data"]
+    }
+
+    /// The `extensions.code` of every error.
+    pub fn codes(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Asserts exactly one error with `code`.
+    pub fn assert_code(&self, code: &str) {
+        assert_eq!(self.codes(), vec![code.to_owned()], "body: {}", self.body);
+    }
+}
+
+enum TestDatabase {
+    Sqlite(tempfile::TempDir),
+    Postgres { url: String, schema: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { url, schema } = self {
+            let (url, schema) = (url.clone(), schema.clone());
+            // Drop runs inside the test's runtime; a fresh thread with its own runtime may
+            // block, and also runs when the test panicked.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(db) = sea_orm::Database::connect(&url).await {
+                        use sea_orm::ConnectionTrait;
+                        let _ = db
+                            .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+fn require_services() -> bool {
+    std::env::var("GATEHOUSE_REQUIRE_SERVICES").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// Starts a server on `backend`; `None` when the backend is not configured (skipped).
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, &[]).await
+}
+
+/// Like [`spawn_app`], with extra environment overrides.
+pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Option<TestApp> {
+    let mut env: HashMap<String, String> = HashMap::new();
+    env.insert("GATEHOUSE_ADDR".into(), "127.0.0.1:0".into());
+    env.insert("GATEHOUSE_SEED_DEMO".into(), "false".into());
+    env.insert("JWT_SECRET".into(), uuid::Uuid::new_v4().to_string());
+    env.insert("RUST_LOG".into(), "warn".into());
+    let database = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            env.insert("DATABASE_URL".into(), url);
+            TestDatabase::Sqlite(dir)
+        }
+        Backend::Postgres => {
+            let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+                assert!(
+                    !require_services(),
+                    "GATEHOUSE_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not set"
+                );
+                eprintln!("skipped: TEST_DATABASE_URL is not set");
+                return None;
+            };
+            let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is not reachable: {e}"));
+            use sea_orm::ConnectionTrait;
+            admin
+                .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .unwrap();
+            env.insert("DATABASE_URL".into(), url.clone());
+            env.insert("GATEHOUSE_DATABASE_SCHEMA".into(), schema.clone());
+            env.insert("GATEHOUSE_DB_MAX_CONNECTIONS".into(), "5".into());
+            if let Ok(redis) = std::env::var("TEST_REDIS_URL") {
+                env.insert("REDIS_URL".into(), redis);
+            }
+            TestDatabase::Postgres { url, schema }
+        }
+    };
+    for (k, v) in overrides {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    if std::env::var("TEST_LOG").is_ok() {
+        env.insert("RUST_LOG".into(), "info".into());
+    }
+    let settings = Settings::from_lookup(|name| env.get(name).cloned()).unwrap();
+    if std::env::var("TEST_LOG").is_ok() {
+        gatehouse::telemetry::init(&settings);
+    }
+    let app = App::build(settings).await.unwrap();
+    let port = app.port();
+    let services = app.services();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    Some(TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::new(),
+        services,
+        backend,
+        _database: database,
+    })
+}
+
+impl TestApp {
+    /// POSTs a GraphQL operation anonymously.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Gql {
+        self.graphql_as(None, query, variables).await
+    }
+
+    /// POSTs a GraphQL operation with an optional bearer token.
+    pub async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
+        self.post_json(token, &json!({ "query": query, "variables": variables }), "application/json")
+            .await
+    }
+
+    /// POSTs any JSON body to `/graphql` with the given `Accept`.
+    pub async fn post_json(&self, token: Option<&str>, body: &Value, accept: &str) -> Gql {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .header("accept", accept)
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Self::read(request.send().await.unwrap()).await
+    }
+
+    /// Turns an HTTP response into a [`Gql`].
+    pub async fn read(response: reqwest::Response) -> Gql {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Gql {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// SQL statements the server has run so far.
+    pub fn statements(&self) -> u64 {
+        self.services.statements.get()
+    }
+
+    /// Registers `username` (password `password-<username>`) and returns (token, user id).
+    pub async fn register(&self, username: &str) -> (String, String) {
+        let res = self
+            .graphql(
+                "mutation($input: RegisterInput!) { register(input: $input) { token user { id } } }",
+                json!({ "input": {
+                    "username": username,
+                    "email": format!("{username}@example.org"),
+                    "password": format!("password-{username}"),
+                    "displayName": username.to_uppercase(),
+                }}),
+            )
+            .await;
+        let data = res.data();
+        (
+            data["register"]["token"].as_str().unwrap().to_owned(),
+            data["register"]["user"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Creates a post and returns its global id.
+    pub async fn create_post(&self, token: &str, title: &str, publish: bool, tags: &[&str]) -> String {
+        let res = self
+            .graphql_as(
+                Some(token),
+                "mutation($input: CreatePostInput!) { createPost(input: $input) { id } }",
+                json!({ "input": { "title": title, "body": format!("Body of {title}"), "publish": publish, "tags": tags } }),
+            )
+            .await;
+        res.data()["createPost"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Adds a comment and returns its global id.
+    pub async fn add_comment(&self, token: &str, post_id: &str, body: &str) -> String {
+        let res = self
+            .graphql_as(
+                Some(token),
+                "mutation($p: ID!, $b: String!) { addComment(postId: $p, body: $b) { id } }",
+                json!({ "p": post_id, "b": body }),
+            )
+            .await;
+        res.data()["addComment"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Makes `username` an admin (as `gatehouse admin grant` does) and logs in again.
+    pub async fn make_admin(&self, username: &str) -> String {
+        gatehouse::store::users::set_role(&self.services.db, username, "admin")
+            .await
+            .unwrap()
+            .unwrap();
+        let res = self
+            .graphql(
+                "mutation($i: LoginInput!) { login(input: $i) { token } }",
+                json!({ "i": { "usernameOrEmail": username, "password": format!("password-{username}") } }),
+            )
+            .await;
+        res.data()["login"]["token"].as_str().unwrap().to_owned()
+    }
+}
