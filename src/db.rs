@@ -47,7 +47,10 @@ pub async fn connect(
         .await
         .with_context(|| format!("connecting to the database at {}", redact(url)))?;
     let counter = counter.clone();
-    db.set_metric_callback(move |_info| counter.bump());
+    db.set_metric_callback(move |info| {
+        counter.bump();
+        tracing::debug!(target: "gatehouse::sql", elapsed_us = info.elapsed.as_micros() as u64, failed = info.failed, sql = %info.statement.sql, "statement");
+    });
     Ok(db)
 }
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! The server starts on each backend and answers a query end to end.
 
 mod common;

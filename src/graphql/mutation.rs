@@ -28,7 +28,7 @@ impl Mutation {
     async fn register(
         &self,
         ctx: &Context<'_>,
-        input: RegisterInput,
+        #[graphql(desc = "The new account.")] input: RegisterInput,
     ) -> async_graphql::Result<AuthPayload> {
         check_username(&input.username)?;
         let email = normalize_email(&input.email)?;
@@ -74,7 +74,7 @@ impl Mutation {
     async fn login(
         &self,
         ctx: &Context<'_>,
-        input: LoginInput,
+        #[graphql(desc = "The credentials.")] input: LoginInput,
     ) -> async_graphql::Result<AuthPayload> {
         let services = ctx.services()?;
         let found = users::find_by_login(&services.db, input.username_or_email.trim()).await?;
@@ -101,7 +101,7 @@ impl Mutation {
     async fn create_post(
         &self,
         ctx: &Context<'_>,
-        input: CreatePostInput,
+        #[graphql(desc = "The new post.")] input: CreatePostInput,
     ) -> async_graphql::Result<Post> {
         let viewer = ctx.require_viewer()?;
         check_length("title", &input.title, bounds::TITLE.0, bounds::TITLE.1)?;
@@ -138,7 +138,7 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The post's global id.")] id: ID,
-        input: UpdatePostInput,
+        #[graphql(desc = "The changes.")] input: UpdatePostInput,
     ) -> async_graphql::Result<Post> {
         let viewer = ctx.require_viewer()?;
         if let Some(title) = &input.title {

@@ -2,6 +2,7 @@
 //! budget, the request timeout.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request};
@@ -17,7 +18,8 @@ use super::{ws, AppState};
 use crate::auth::Viewer;
 use crate::error::{coded_error, Code};
 use crate::graphql::context::RequestInfo;
-use crate::graphql::loaders::Loaders;
+use crate::graphql::loaders::gate::Tracked;
+use crate::graphql::loaders::{Gate, Loaders};
 
 /// The caller of one HTTP request.
 struct Caller {
@@ -251,10 +253,14 @@ async fn execute(
     };
     let mut responses = Vec::with_capacity(requests.len());
     for request in requests {
-        let request = request
-            .data(info.clone())
-            .data(Loaders::new(services.db.clone(), caller.viewer));
-        let response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
+        let gate = Arc::new(Gate::default());
+        let request = request.data(info.clone()).data(Loaders::new(
+            services.db.clone(),
+            caller.viewer,
+            Some(gate.clone()),
+        ));
+        let run = Tracked::new(state.schema.execute(request), gate);
+        let response = match tokio::time::timeout(timeout, run).await {
             Ok(response) => response,
             Err(_) => async_graphql::Response::from_errors(vec![coded_error(
                 Code::Timeout,

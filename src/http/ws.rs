@@ -70,7 +70,7 @@ pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpRe
                         ),
                         budget: None,
                     });
-                    data.insert(Loaders::new(services.db.clone(), viewer));
+                    data.insert(Loaders::new(services.db.clone(), viewer, None));
                     Ok(data)
                 })
                 .serve()

@@ -78,7 +78,12 @@ impl Gql {
             .map(|errors| {
                 errors
                     .iter()
-                    .map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned())
+                    .map(|e| {
+                        e["extensions"]["code"]
+                            .as_str()
+                            .unwrap_or("<none>")
+                            .to_owned()
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -173,8 +178,14 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
     for (k, v) in overrides {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
-    if std::env::var("TEST_LOG").is_ok() {
-        env.insert("RUST_LOG".into(), "info".into());
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        // TEST_LOG=1 logs at info; any other value is a filter, e.g. gatehouse::sql=debug.
+        let filter = if filter == "1" {
+            "info".to_owned()
+        } else {
+            filter
+        };
+        env.insert("RUST_LOG".into(), filter);
     }
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).unwrap();
     if std::env::var("TEST_LOG").is_ok() {
@@ -202,8 +213,12 @@ impl TestApp {
 
     /// POSTs a GraphQL operation with an optional bearer token.
     pub async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
-        self.post_json(token, &json!({ "query": query, "variables": variables }), "application/json")
-            .await
+        self.post_json(
+            token,
+            &json!({ "query": query, "variables": variables }),
+            "application/json",
+        )
+        .await
     }
 
     /// POSTs any JSON body to `/graphql` with the given `Accept`.
@@ -258,7 +273,13 @@ impl TestApp {
     }
 
     /// Creates a post and returns its global id.
-    pub async fn create_post(&self, token: &str, title: &str, publish: bool, tags: &[&str]) -> String {
+    pub async fn create_post(
+        &self,
+        token: &str,
+        title: &str,
+        publish: bool,
+        tags: &[&str],
+    ) -> String {
         let res = self
             .graphql_as(
                 Some(token),
@@ -295,4 +316,63 @@ impl TestApp {
             .await;
         res.data()["login"]["token"].as_str().unwrap().to_owned()
     }
+}
+
+impl TestApp {
+    /// Creates a post with an explicit body and returns its global id.
+    pub async fn create_post_with_body(
+        &self,
+        token: &str,
+        title: &str,
+        body: &str,
+        publish: bool,
+        tags: &[&str],
+    ) -> String {
+        let res = self
+            .graphql_as(
+                Some(token),
+                "mutation($input: CreatePostInput!) { createPost(input: $input) { id } }",
+                json!({ "input": { "title": title, "body": body, "publish": publish, "tags": tags } }),
+            )
+            .await;
+        res.data()["createPost"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Publishes a draft as `token` (its author or an admin).
+    pub async fn publish_post(&self, token: &str, post_id: &str) {
+        let res = self
+            .graphql_as(
+                Some(token),
+                "mutation($id: ID!) { publishPost(id: $id) { status } }",
+                json!({ "id": post_id }),
+            )
+            .await;
+        assert_eq!(res.data()["publishPost"]["status"], "PUBLISHED");
+    }
+
+    /// Likes a post as `token`.
+    pub async fn like_post(&self, token: &str, post_id: &str) {
+        let res = self
+            .graphql_as(
+                Some(token),
+                "mutation($id: ID!) { likePost(postId: $id) { id } }",
+                json!({ "id": post_id }),
+            )
+            .await;
+        res.data();
+    }
+}
+
+/// The string at `field` of each element of a JSON array, e.g. the titles of `nodes`.
+pub fn pluck(list: &Value, field: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|item| {
+            item[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no string {field} in {item}"))
+                .to_owned()
+        })
+        .collect()
 }

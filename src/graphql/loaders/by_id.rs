@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 use entity::{comment, post, tag, user};
 
-use super::Scope;
+use super::{gate, Scope};
 use crate::error::AppError;
 use crate::store;
 
@@ -18,6 +18,7 @@ impl Loader<i64> for UserById {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        gate::batch_started();
         let rows = store::users::find_users(&self.0.db, keys).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
@@ -31,6 +32,7 @@ impl Loader<i64> for PostById {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        gate::batch_started();
         let rows = store::posts::find_posts(&self.0.db, keys, self.0.visibility).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
@@ -44,6 +46,7 @@ impl Loader<i64> for CommentById {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        gate::batch_started();
         let rows = store::comments::find_comments(&self.0.db, keys, self.0.visibility).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
@@ -57,6 +60,7 @@ impl Loader<i64> for TagById {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        gate::batch_started();
         let rows = store::tags::find_tags(&self.0.db, keys).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
@@ -70,6 +74,7 @@ impl Loader<i64> for TagsByPost {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        gate::batch_started();
         let mut found = store::tags::tags_for_posts(&self.0.db, keys).await?;
         Ok(keys
             .iter()

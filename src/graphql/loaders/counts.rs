@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 
-use super::Scope;
+use super::{gate, Scope};
 use crate::error::AppError;
 use crate::store::{self, posts::PostParent};
 
@@ -30,6 +30,7 @@ impl Loader<CountKey> for Counts {
     type Error = AppError;
 
     async fn load(&self, keys: &[CountKey]) -> Result<HashMap<CountKey, i64>, Self::Error> {
+        gate::batch_started();
         let (mut comments, mut likes, mut authors, mut tags) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for key in keys {
@@ -88,6 +89,7 @@ impl Loader<i64> for ViewerLikes {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, bool>, Self::Error> {
+        gate::batch_started();
         let Some(viewer) = self.0.viewer else {
             return Ok(keys.iter().map(|id| (*id, false)).collect());
         };

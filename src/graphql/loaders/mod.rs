@@ -8,15 +8,20 @@
 
 mod by_id;
 mod counts;
+pub mod gate;
 mod pages;
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use async_graphql::dataloader::DataLoader;
+use futures_util::future::BoxFuture;
 use sea_orm::DatabaseConnection;
 
 pub use by_id::{CommentById, PostById, TagById, TagsByPost, UserById};
 pub use counts::{CountKey, Counts, ViewerLikes};
+pub use gate::Gate;
 pub use pages::{CommentPageKey, CommentPages, PostPageKey, PostPages};
 
 use crate::auth::{self, Viewer};
@@ -55,8 +60,10 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    /// Loaders reading `db` on behalf of `viewer`.
-    pub fn new(db: DatabaseConnection, viewer: Option<Viewer>) -> Self {
+    /// Loaders reading `db` on behalf of `viewer`. With a `gate` (HTTP requests, whose
+    /// future is wrapped in [`gate::Tracked`]) a batch runs as soon as the request waits
+    /// for data; without one (subscriptions) after async-graphql's short default delay.
+    pub fn new(db: DatabaseConnection, viewer: Option<Viewer>, gate: Option<Arc<Gate>>) -> Self {
         let scope = Arc::new(Scope {
             db,
             visibility: auth::visibility(viewer.as_ref()),
@@ -64,15 +71,31 @@ impl Loaders {
         });
         let s = || scope.clone();
         Self {
-            users: DataLoader::new(UserById(s()), tokio::spawn),
-            posts: DataLoader::new(PostById(s()), tokio::spawn),
-            comments: DataLoader::new(CommentById(s()), tokio::spawn),
-            tags: DataLoader::new(TagById(s()), tokio::spawn),
-            tags_by_post: DataLoader::new(TagsByPost(s()), tokio::spawn),
-            counts: DataLoader::new(Counts(s()), tokio::spawn),
-            viewer_likes: DataLoader::new(ViewerLikes(s()), tokio::spawn),
-            post_pages: DataLoader::new(PostPages(s()), tokio::spawn),
-            comment_pages: DataLoader::new(CommentPages(s()), tokio::spawn),
+            users: loader(UserById(s()), &gate),
+            posts: loader(PostById(s()), &gate),
+            comments: loader(CommentById(s()), &gate),
+            tags: loader(TagById(s()), &gate),
+            tags_by_post: loader(TagsByPost(s()), &gate),
+            counts: loader(Counts(s()), &gate),
+            viewer_likes: loader(ViewerLikes(s()), &gate),
+            post_pages: loader(PostPages(s()), &gate),
+            comment_pages: loader(CommentPages(s()), &gate),
+        }
+    }
+}
+
+/// A batching (never caching) DataLoader whose batches pass through `gate`.
+fn loader<T: Send + Sync + 'static>(inner: T, gate: &Option<Arc<Gate>>) -> DataLoader<T> {
+    match gate {
+        None => DataLoader::new(inner, tokio::spawn),
+        Some(gate) => {
+            let gate = gate.clone();
+            let spawner = move |batch: BoxFuture<'static, ()>| {
+                let admission = gate.enqueue();
+                tokio::spawn(admission.run(batch))
+            };
+            // The gate decides when; the built-in timer would only add latency.
+            DataLoader::new(inner, spawner).delay(Duration::ZERO)
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 use entity::{comment, post};
 
-use super::Scope;
+use super::{gate, Scope};
 use crate::error::AppError;
 use crate::store::keyset::{CommentKey, PostKey};
 use crate::store::{self, posts::PostParent};
@@ -37,6 +37,7 @@ impl Loader<PostPageKey> for PostPages {
         &self,
         keys: &[PostPageKey],
     ) -> Result<HashMap<PostPageKey, Self::Value>, Self::Error> {
+        gate::batch_started();
         let mut groups: HashMap<(PostParent, Option<&PostKey>, u64), Vec<i64>> = HashMap::new();
         for key in keys {
             groups
@@ -85,6 +86,7 @@ impl Loader<CommentPageKey> for CommentPages {
         &self,
         keys: &[CommentPageKey],
     ) -> Result<HashMap<CommentPageKey, Self::Value>, Self::Error> {
+        gate::batch_started();
         let mut groups: HashMap<(Option<&CommentKey>, u64), Vec<i64>> = HashMap::new();
         for key in keys {
             groups

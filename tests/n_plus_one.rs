@@ -1,0 +1,181 @@
+#![allow(clippy::unwrap_used)]
+//! No N+1: the number of SQL statements per GraphQL request is a small constant that does
+//! not grow with the page size. Counted by SeaORM's metric callback, which sees every
+//! statement the server runs.
+
+mod common;
+
+use common::{spawn_app, Backend, TestApp};
+use entity::{comment, post, post_like, post_tag, tag, user};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use serde_json::json;
+
+const FEED: &str = r#"query Feed($n: Int!) {
+  posts(first: $n) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id title publishedAt
+      author { username displayName postCount }
+      tags { name }
+      commentCount likeCount viewerHasLiked
+      comments(first: 5) { totalCount nodes { body author { username } } }
+    }
+  }
+}"#;
+
+const DEEP: &str = r#"query Deep($n: Int!) {
+  posts(first: $n) {
+    nodes {
+      title
+      author {
+        username
+        posts(first: 3) {
+          nodes {
+            title
+            tags { name posts(first: 2) { nodes { title } } }
+            comments(first: 5) { nodes { body author { username } } }
+          }
+        }
+      }
+    }
+  }
+}"#;
+
+/// 120 published posts by 6 authors, each with 2 tags, 6 comments and 3 likes.
+async fn load_fixture(app: &TestApp) {
+    let db = &app.services.db;
+    let now = chrono::Utc::now();
+    let mut users = Vec::new();
+    for i in 0..6 {
+        let u = user::ActiveModel {
+            username: Set(format!("author{i}")),
+            email: Set(format!("author{i}@example.org")),
+            display_name: Set(format!("Author {i}")),
+            bio: Set(None),
+            password_hash: Set("x".into()),
+            role: Set("user".into()),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        users.push(u.id);
+    }
+    let mut tags = Vec::new();
+    for i in 0..8 {
+        let t = tag::ActiveModel {
+            name: Set(format!("tag{i}")),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        tags.push(t.id);
+    }
+    for p in 0..120usize {
+        let at = now - chrono::Duration::minutes(p as i64);
+        let post = post::ActiveModel {
+            author_id: Set(users[p % users.len()]),
+            title: Set(format!("Post {p}")),
+            body: Set("body".into()),
+            status: Set("published".into()),
+            published_at: Set(Some(at)),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        for t in [p % tags.len(), (p + 3) % tags.len()] {
+            post_tag::ActiveModel {
+                post_id: Set(post.id),
+                tag_id: Set(tags[t]),
+            }
+            .insert(db)
+            .await
+            .unwrap();
+        }
+        let comments = (0..6).map(|c| comment::ActiveModel {
+            post_id: Set(post.id),
+            author_id: Set(users[(p + c) % users.len()]),
+            body: Set(format!("comment {c}")),
+            created_at: Set(at + chrono::Duration::seconds(c as i64)),
+            ..Default::default()
+        });
+        comment::Entity::insert_many(comments)
+            .exec(db)
+            .await
+            .unwrap();
+        let likes = (0..3).map(|u| post_like::ActiveModel {
+            user_id: Set(users[(p + u) % users.len()]),
+            post_id: Set(post.id),
+            created_at: Set(at),
+        });
+        post_like::Entity::insert_many(likes)
+            .exec(db)
+            .await
+            .unwrap();
+    }
+}
+
+/// Statements one request runs. Measured three times: the count depends on the query's
+/// shape only (the loaders' batching gate makes it independent of timing), so the three
+/// must agree.
+async fn statements_for(app: &TestApp, token: Option<&str>, query: &str, n: i64) -> u64 {
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        let before = app.statements();
+        let res = app.graphql_as(token, query, json!({ "n": n })).await;
+        let data = res.data();
+        assert_eq!(
+            data["posts"]["nodes"].as_array().unwrap().len(),
+            usize::try_from(n).unwrap()
+        );
+        counts.push(app.statements() - before);
+    }
+    assert!(
+        counts.windows(2).all(|w| w[0] == w[1]),
+        "statement counts vary between identical requests: {counts:?}"
+    );
+    counts[0]
+}
+
+async fn feed_statement_count_does_not_grow_with_the_page(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    load_fixture(&app).await;
+    let (token, _) = app.register("reader").await;
+    for viewer in [None, Some(token.as_str())] {
+        let twenty = statements_for(&app, viewer, FEED, 20).await;
+        let hundred = statements_for(&app, viewer, FEED, 100).await;
+        eprintln!(
+            "{backend:?} feed, viewer={}: 20 posts → {twenty} statements, 100 posts → {hundred}",
+            viewer.is_some()
+        );
+        assert_eq!(twenty, hundred, "statements grew with the page size");
+        // Level by level: posts and totalCount; authors, tags, comment counts, like counts,
+        // viewerHasLiked, comment pages; postCount, comment totals, comment authors.
+        assert!(twenty <= 11, "feed took {twenty} statements");
+    }
+}
+
+async fn deep_statement_count_does_not_grow_with_the_page(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    load_fixture(&app).await;
+    let ten = statements_for(&app, None, DEEP, 10).await;
+    let forty = statements_for(&app, None, DEEP, 40).await;
+    eprintln!("{backend:?} deep: 10 posts → {ten} statements, 40 posts → {forty}");
+    assert_eq!(ten, forty, "statements grew with the page size");
+    assert!(ten <= 7, "deep took {ten} statements");
+}
+
+backend_tests!(
+    feed_statement_count_does_not_grow_with_the_page,
+    deep_statement_count_does_not_grow_with_the_page,
+);
