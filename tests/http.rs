@@ -780,31 +780,7 @@ backend_tests!(
     development_serves_the_playground_with_a_csp,
 );
 
-/// Like `backend_tests!`, for tests kept ignored while the server bug they reveal stands.
-macro_rules! ignored_backend_tests {
-    ($reason:literal => $($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = $reason]
-                async fn sqlite() {
-                    super::$name($crate::common::Backend::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = $reason]
-                async fn postgres() {
-                    super::$name($crate::common::Backend::Postgres).await
-                }
-            }
-        )*
-    };
-}
-
-ignored_backend_tests!(
-    "BUG: refusals (401, 405, 413, 415, 400 batch) from /graphql lack RateLimit-* headers"
-        => refusals_from_graphql_carry_rate_limit_headers_too
-);
-ignored_backend_tests!(
-    "BUG: with introspection disabled, __schema/__type answer null with no error"
-        => production_refuses_introspection_with_a_coded_error
+backend_tests!(
+    refusals_from_graphql_carry_rate_limit_headers_too,
+    production_refuses_introspection_with_a_coded_error,
 );

@@ -40,10 +40,10 @@ impl Viewer {
         self.role == Role::Admin
     }
 
-    /// May this viewer edit or delete something owned by `owner_id`? (Publishing and
-    /// editing posts pass `allow_admin = false`: only authors do that.)
-    pub fn may_act_on(&self, owner_id: i64, allow_admin: bool) -> bool {
-        self.id == owner_id || (allow_admin && self.is_admin())
+    /// May this viewer edit, publish or delete something owned by `owner_id`? Its owner
+    /// may, and so may admins, who "see and may act on everything" (CONTRACT.md section 3).
+    pub fn may_act_on(&self, owner_id: i64) -> bool {
+        self.id == owner_id || self.is_admin()
     }
 }
 

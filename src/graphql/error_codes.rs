@@ -59,7 +59,9 @@ impl Extension for ErrorCodesExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables).await.map_err(|mut err| {
-            set_code(&mut err, Code::GraphqlParseFailed);
+            if code_of(&err).is_none() {
+                set_code(&mut err, Code::GraphqlParseFailed);
+            }
             err
         })
     }

@@ -5,6 +5,7 @@ pub mod context;
 pub mod error_codes;
 pub mod ids;
 pub mod inputs;
+pub mod introspection;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
@@ -39,7 +40,9 @@ pub fn build_schema(services: Arc<Services>) -> AppSchema {
         .limit_complexity(limits.max_complexity)
         .extension(error_codes::ErrorCodes);
     if !services.settings.introspection {
-        builder = builder.disable_introspection();
+        builder = builder
+            .extension(introspection::RefuseIntrospection)
+            .disable_introspection();
     }
     builder.data(services).finish()
 }

@@ -217,7 +217,7 @@ impl Mutation {
     ) -> async_graphql::Result<ID> {
         let viewer = ctx.require_viewer()?;
         let comment = visible_comment(ctx, &id).await?;
-        if !viewer.may_act_on(comment.author_id, true) {
+        if !viewer.may_act_on(comment.author_id) {
             return Err(AppError::Forbidden.into());
         }
         store::comments::delete_comment(&ctx.services()?.db, comment.id).await?;
@@ -261,7 +261,7 @@ async fn visible_post(ctx: &Context<'_>, field: &str, id: &ID) -> AppResult<post
 /// The post `id` names, if the caller may see it and may change it.
 async fn owned_post(ctx: &Context<'_>, viewer: &Viewer, id: &ID) -> AppResult<post::Model> {
     let post = visible_post(ctx, "id", id).await?;
-    if !viewer.may_act_on(post.author_id, true) {
+    if !viewer.may_act_on(post.author_id) {
         return Err(AppError::Forbidden);
     }
     Ok(post)

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request};
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response as HttpResponse;
 use http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -30,29 +29,45 @@ struct Caller {
 }
 
 impl Caller {
+    /// Who is calling; a presented but invalid token is refused here with 401.
     fn identify(
         state: &AppState,
         peer: SocketAddr,
         headers: &HeaderMap,
     ) -> Result<Self, Box<HttpResponse>> {
-        let media = Media::negotiate(headers);
-        let viewer = client::viewer(headers, &state.services.jwt).map_err(|InvalidToken| {
-            Box::new(refusal(
-                media,
+        let settings = &state.services.settings;
+        let ip = client::client_ip(peer, headers, &settings.limits.trusted_proxies);
+        let mut caller = Self {
+            media: Media::negotiate(headers),
+            viewer: None,
+            budget_key: client::budget_key(None, ip),
+            request_id: client::request_id(headers),
+        };
+        match client::viewer(headers, &state.services.jwt) {
+            Ok(viewer) => {
+                caller.viewer = viewer;
+                caller.budget_key = client::budget_key(viewer.as_ref(), ip);
+                Ok(caller)
+            }
+            Err(InvalidToken) => Err(Box::new(caller.refuse(
+                state,
                 StatusCode::UNAUTHORIZED,
                 Code::Unauthenticated,
                 "invalid or expired token",
-                None,
-            ))
-        })?;
-        let settings = &state.services.settings;
-        let ip = client::client_ip(peer, headers, &settings.limits.trusted_proxies);
-        Ok(Self {
-            media,
-            viewer,
-            budget_key: client::budget_key(viewer.as_ref(), ip),
-            request_id: client::request_id(headers),
-        })
+            ))),
+        }
+    }
+
+    /// A refusal that still tells the caller its budget (every `/graphql` response does).
+    fn refuse(
+        &self,
+        state: &AppState,
+        status: StatusCode,
+        code: Code,
+        message: &str,
+    ) -> HttpResponse {
+        let budget = state.services.budget.peek(&self.budget_key);
+        refusal(self.media, status, code, message, Some(&budget))
     }
 }
 
@@ -60,34 +75,35 @@ impl Caller {
 pub async fn graphql_post(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> HttpResponse {
-    let caller = match Caller::identify(&state, peer, &headers) {
+    let (parts, body) = request.into_parts();
+    let caller = match Caller::identify(&state, peer, &parts.headers) {
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    let media = caller.media;
-    if !is_json(&headers) {
-        return refusal(
-            media,
+    let refuse = |status, code, message: &str| caller.refuse(&state, status, code, message);
+    if !is_json(&parts.headers) {
+        return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::BadUserInput,
             "send the request as application/json",
-            None,
         );
     }
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
-        Ok(batch) => batch,
-        Err(_) => {
-            return refusal(
-                media,
-                StatusCode::BAD_REQUEST,
-                Code::BadUserInput,
-                "the body is not a GraphQL request (JSON with a `query` string)",
-                None,
-            )
-        }
+    let limit = state.services.settings.limits.max_body_bytes;
+    let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::BadUserInput,
+            &format!("the body is larger than {limit} bytes"),
+        );
+    };
+    let Ok(batch) = serde_json::from_slice::<BatchRequest>(&body) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            Code::BadUserInput,
+            "the body is not a GraphQL request (JSON with a `query` string)",
+        );
     };
     let (requests, batched) = match batch {
         BatchRequest::Single(request) => (vec![request], false),
@@ -95,21 +111,17 @@ pub async fn graphql_post(
     };
     let max = state.services.settings.limits.max_batch;
     if requests.is_empty() || requests.len() > max {
-        return refusal(
-            media,
+        return refuse(
             StatusCode::BAD_REQUEST,
             Code::BadUserInput,
             &format!("a batch holds 1 to {max} operations"),
-            None,
         );
     }
     if requests.iter().any(|r| r.query.trim().is_empty()) {
-        return refusal(
-            media,
+        return refuse(
             StatusCode::BAD_REQUEST,
             Code::BadUserInput,
             "every operation needs a `query`",
-            None,
         );
     }
     execute(&state, caller, requests, batched).await
@@ -134,32 +146,23 @@ pub async fn graphql_get(
     if ws::is_upgrade(request.headers()) {
         return ws::upgrade(state, request).await;
     }
-    let headers = request.headers().clone();
-    let caller = match Caller::identify(&state, peer, &headers) {
+    let caller = match Caller::identify(&state, peer, request.headers()) {
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    let media = caller.media;
     let request = match get_request(request.uri()) {
         Ok(request) => request,
         Err(message) => {
-            return refusal(
-                media,
-                StatusCode::BAD_REQUEST,
-                Code::BadUserInput,
-                message,
-                None,
-            )
+            return caller.refuse(&state, StatusCode::BAD_REQUEST, Code::BadUserInput, message)
         }
     };
     if let Some(kind) = operation_type(&request) {
         if kind != OperationType::Query {
-            let mut response = refusal(
-                media,
+            let mut response = caller.refuse(
+                &state,
                 StatusCode::METHOD_NOT_ALLOWED,
                 Code::BadUserInput,
                 "only queries may be sent with GET; use POST",
-                None,
             );
             response
                 .headers_mut()

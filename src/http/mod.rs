@@ -9,7 +9,6 @@ pub mod ws;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
 use http::HeaderName;
@@ -32,15 +31,13 @@ pub struct AppState {
 
 /// The full router.
 pub fn router(state: AppState) -> Router {
-    let limits = &state.services.settings.limits;
-    let graphql = Router::new()
+    // The GraphQL handler reads its body itself, with `GATEHOUSE_MAX_BODY_BYTES`, so that
+    // its 413 carries the rate-limit headers like every other `/graphql` response.
+    let mut app = Router::new()
         .route(
             "/graphql",
             get(graphql::graphql_get).post(graphql::graphql_post),
         )
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes));
-    let mut app = Router::new()
-        .merge(graphql)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
     if state.services.settings.graphiql {
