@@ -5,10 +5,13 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
+    NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt as _;
 
 use async_graphql::ErrorExtensions as _;
 
@@ -29,26 +32,22 @@ struct ErrorCodesExtension;
 impl Extension for ErrorCodesExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            if code_of(error).is_none() {
-                // Resolvers return `AppError` through `?`, which async-graphql turns into
-                // an error whose source is the `AppError`: give it its code here, once.
-                if let Some(app) = error.source::<AppError>() {
-                    let coded = app.extend();
-                    error.message = coded.message;
-                    error.extensions = coded.extensions;
-                } else if error.message.starts_with("Failed to parse")
-                    || error.message.starts_with("Invalid value")
-                {
-                    set_code(error, Code::BadUserInput);
-                } else {
-                    tracing::error!(message = %error.message, "uncoded GraphQL error");
-                    error.message = "internal error".into();
-                    set_code(error, Code::Internal);
-                }
-            }
-        }
+        code_errors(&mut response);
         response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                code_errors(&mut response);
+                response
+            })
+            .boxed()
     }
 
     async fn parse_query(
@@ -78,6 +77,31 @@ impl Extension for ErrorCodesExtension {
             }
             errors
         })
+    }
+}
+
+/// Gives every error of a response its code. Resolvers return `AppError` through `?`,
+/// which async-graphql turns into an error whose source is the `AppError`: it gets its code
+/// here, once. Only async-graphql's own argument parsing reaches here otherwise; anything
+/// else is treated as internal.
+fn code_errors(response: &mut Response) {
+    for error in &mut response.errors {
+        if code_of(error).is_some() {
+            continue;
+        }
+        if let Some(app) = error.source::<AppError>() {
+            let coded = app.extend();
+            error.message = coded.message;
+            error.extensions = coded.extensions;
+        } else if error.message.starts_with("Failed to parse")
+            || error.message.starts_with("Invalid value")
+        {
+            set_code(error, Code::BadUserInput);
+        } else {
+            tracing::error!(message = %error.message, "uncoded GraphQL error");
+            error.message = "internal error".into();
+            set_code(error, Code::Internal);
+        }
     }
 }
 

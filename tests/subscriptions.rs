@@ -1,0 +1,213 @@
+//! Subscriptions over graphql-transport-ws against the running server.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{spawn_app, Backend, TestApp};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &TestApp) -> Socket {
+    let mut request = format!("ws://127.0.0.1:{}/graphql", app.port)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next protocol message (pings answered), or `None` on close/timeout.
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .ok()??
+            .ok()?;
+        match message {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ping" {
+                    send(socket, json!({"type": "pong"})).await;
+                    continue;
+                }
+                return Some(value);
+            }
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+async fn init(socket: &mut Socket, token: Option<&str>) {
+    let payload = match token {
+        Some(t) => json!({ "Authorization": format!("Bearer {t}") }),
+        None => json!({}),
+    };
+    send(
+        socket,
+        json!({"type": "connection_init", "payload": payload}),
+    )
+    .await;
+    assert_eq!(next(socket).await.unwrap()["type"], "connection_ack");
+}
+
+async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+    send(
+        socket,
+        json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}),
+    )
+    .await;
+    // graphql-transport-ws has no subscribe acknowledgement; give the server a moment to
+    // register the stream before the test triggers events.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+async fn a_subscriber_receives_comments_added_to_the_post(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (author, _) = app.register("writer").await;
+    let (reader, _) = app.register("reader").await;
+    let post = app.create_post(&author, "Live", true, &[]).await;
+    let other = app.create_post(&author, "Other", true, &[]).await;
+
+    let mut socket = connect(&app).await;
+    init(&mut socket, Some(&reader)).await;
+    subscribe(
+        &mut socket,
+        "1",
+        "subscription($p: ID!) { commentAdded(postId: $p) { body author { username } post { title } } }",
+        json!({ "p": post }),
+    )
+    .await;
+
+    app.add_comment(&author, &other, "not for this post").await;
+    app.add_comment(&reader, &post, "first!").await;
+    let message = next(&mut socket).await.expect("a comment event");
+    assert_eq!(message["type"], "next");
+    assert_eq!(message["id"], "1");
+    assert_eq!(
+        message["payload"]["data"]["commentAdded"],
+        json!({ "body": "first!", "author": { "username": "reader" }, "post": { "title": "Live" } })
+    );
+
+    send(&mut socket, json!({"id": "1", "type": "complete"})).await;
+    app.add_comment(&reader, &post, "after complete").await;
+    // The server may confirm with its own `complete`; it must send no further `next`.
+    while let Ok(Some(Ok(Message::Text(text)))) =
+        tokio::time::timeout(Duration::from_millis(700), socket.next()).await
+    {
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_ne!(value["type"], "next", "an event after complete: {value}");
+    }
+}
+
+async fn anonymous_subscribers_see_posts_as_they_are_published(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (author, _) = app.register("writer").await;
+    let draft = app.create_post(&author, "Coming soon", false, &[]).await;
+
+    let mut socket = connect(&app).await;
+    init(&mut socket, None).await;
+    subscribe(
+        &mut socket,
+        "p",
+        "subscription { postPublished { id title status author { username } } }",
+        json!({}),
+    )
+    .await;
+    let res = app
+        .graphql_as(
+            Some(&author),
+            "mutation($id: ID!) { publishPost(id: $id) { status } }",
+            json!({ "id": draft }),
+        )
+        .await;
+    assert_eq!(res.data()["publishPost"]["status"], "PUBLISHED");
+    let message = next(&mut socket).await.expect("a publish event");
+    assert_eq!(
+        message["payload"]["data"]["postPublished"],
+        json!({ "id": draft, "title": "Coming soon", "status": "PUBLISHED", "author": { "username": "writer" } })
+    );
+}
+
+async fn a_bad_token_in_connection_init_closes_with_4403(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut socket = connect(&app).await;
+    send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"Authorization": "Bearer not-a-token"}}),
+    )
+    .await;
+    let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match message {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4403),
+        other => panic!("expected a 4403 close, got {other:?}"),
+    }
+}
+
+async fn subscribing_to_a_draft_you_cannot_see_is_not_found(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (author, _) = app.register("writer").await;
+    let (stranger, _) = app.register("stranger").await;
+    let draft = app.create_post(&author, "Secret", false, &[]).await;
+    let mut socket = connect(&app).await;
+    init(&mut socket, Some(&stranger)).await;
+    send(
+        &mut socket,
+        json!({"id": "x", "type": "subscribe", "payload": {
+            "query": "subscription($p: ID!) { commentAdded(postId: $p) { body } }",
+            "variables": { "p": draft }
+        }}),
+    )
+    .await;
+    let message = next(&mut socket).await.expect("an error message");
+    assert!(
+        message["type"] == "error" || message["type"] == "next",
+        "{message}"
+    );
+    let errors = if message["type"] == "error" {
+        message["payload"].clone()
+    } else {
+        message["payload"]["errors"].clone()
+    };
+    assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND", "{message}");
+}
+
+backend_tests!(
+    a_subscriber_receives_comments_added_to_the_post,
+    anonymous_subscribers_see_posts_as_they_are_published,
+    a_bad_token_in_connection_init_closes_with_4403,
+    subscribing_to_a_draft_you_cannot_see_is_not_found,
+);
