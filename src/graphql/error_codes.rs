@@ -95,6 +95,8 @@ fn code_errors(response: &mut Response) {
             error.extensions = coded.extensions;
         } else if error.message.starts_with("Failed to parse")
             || error.message.starts_with("Invalid value")
+            || error.message.starts_with("Unknown operation named")
+            || error.message.starts_with("Operation name required")
         {
             set_code(error, Code::BadUserInput);
         } else {

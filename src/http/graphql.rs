@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response as HttpResponse;
@@ -98,12 +98,9 @@ pub async fn graphql_post(
             &format!("the body is larger than {limit} bytes"),
         );
     };
-    let Ok(batch) = serde_json::from_slice::<BatchRequest>(&body) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            Code::BadUserInput,
-            "the body is not a GraphQL request (JSON with a `query` string)",
-        );
+    let batch = match parse_body(&body) {
+        Ok(batch) => batch,
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, Code::BadUserInput, &message),
     };
     let (requests, batched) = match batch {
         BatchRequest::Single(request) => (vec![request], false),
@@ -125,6 +122,54 @@ pub async fn graphql_post(
         );
     }
     execute(&state, caller, requests, batched).await
+}
+
+/// Reads a POST body: one GraphQL request (a JSON object) or a batch (an array of them).
+///
+/// The body goes through `serde_json::Value` first because serde's derived `Request`
+/// would also take a JSON array as a struct (`["{ a }"]` ran as a query) and reports every
+/// wrong parameter as the same opaque error; GraphQL over HTTP wants a map whose
+/// parameters have fixed JSON types, and a 400 that says which one is wrong.
+fn parse_body(body: &[u8]) -> Result<BatchRequest, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| "the body is not valid JSON".to_owned())?;
+    match value {
+        serde_json::Value::Object(params) => Ok(BatchRequest::Single(request_from(params)?)),
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                serde_json::Value::Object(params) => request_from(params),
+                _ => Err("every operation of a batch must be a JSON object".to_owned()),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(BatchRequest::Batch),
+        _ => Err("the body must be a JSON object (or an array of them for a batch)".to_owned()),
+    }
+}
+
+/// One request from its JSON parameters, each checked for its JSON type.
+fn request_from(mut params: serde_json::Map<String, serde_json::Value>) -> Result<Request, String> {
+    use serde_json::Value;
+    // A null `query` is no query; the caller refuses an empty one with its own message.
+    if params.get("query").is_some_and(Value::is_null) {
+        params.remove("query");
+    }
+    let expected = [
+        ("query", "a string", Value::is_string as fn(&Value) -> bool),
+        ("operationName", "a string", Value::is_string),
+        ("variables", "a JSON object", Value::is_object),
+        ("extensions", "a JSON object", Value::is_object),
+    ];
+    for (name, what, is_ok) in expected {
+        match params.get(name) {
+            Some(value) if !value.is_null() && !is_ok(value) => {
+                return Err(format!("`{name}` must be {what}"));
+            }
+            _ => {}
+        }
+    }
+    serde_json::from_value(Value::Object(params))
+        .map_err(|_| "the body is not a GraphQL request (JSON with a `query` string)".to_owned())
 }
 
 /// Query-string parameters of `GET /graphql`.
@@ -150,13 +195,14 @@ pub async fn graphql_get(
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    let request = match get_request(request.uri()) {
+    let mut request = match get_request(request.uri()) {
         Ok(request) => request,
         Err(message) => {
             return caller.refuse(&state, StatusCode::BAD_REQUEST, Code::BadUserInput, message)
         }
     };
-    if let Some(kind) = operation_type(&request) {
+    // An operation that cannot be picked is reported by `execute`, as for POST.
+    if let Ok(Some(kind)) = select_operation(&mut request) {
         if kind != OperationType::Query {
             let mut response = caller.refuse(
                 &state,
@@ -187,7 +233,15 @@ fn get_request(uri: &Uri) -> Result<Request, &'static str> {
     if let Some(variables) = params.variables.filter(|v| !v.is_empty()) {
         let value: serde_json::Value =
             serde_json::from_str(&variables).map_err(|_| "`variables` is not JSON")?;
-        request = request.variables(async_graphql::Variables::from_json(value));
+        // `Variables::from_json` turns anything but an object into no variables at all;
+        // refuse it instead, as a POST body with such `variables` is refused.
+        match value {
+            serde_json::Value::Object(_) => {
+                request = request.variables(async_graphql::Variables::from_json(value));
+            }
+            serde_json::Value::Null => {}
+            _ => return Err("`variables` must be a JSON object"),
+        }
     }
     if let Some(extensions) = params.extensions.filter(|v| !v.is_empty()) {
         request.extensions =
@@ -196,21 +250,42 @@ fn get_request(uri: &Uri) -> Result<Request, &'static str> {
     Ok(request)
 }
 
-/// The type of the operation a request would run; `None` if the document does not parse
-/// or names no operation (execution then reports why).
-fn operation_type(request: &Request) -> Option<OperationType> {
-    let document = async_graphql::parser::parse_query(&request.query).ok()?;
-    let operation = match &request.operation_name {
-        Some(name) => {
-            document
-                .operations
-                .iter()
-                .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?
-                .1
-        }
-        None => document.operations.iter().next()?.1,
+/// The type of the operation a request will run, picked as async-graphql picks it.
+///
+/// `Ok(None)` when the document does not parse: execution reports that with its code.
+/// `Err` when no operation can be picked (an unknown `operationName`, or several operations
+/// and no name): async-graphql raises that without a code, which would reach the client as
+/// `INTERNAL`, so the caller reports it as the client's mistake instead. The parsed document
+/// stays cached in the request, so execution does not parse it again.
+fn select_operation(request: &mut Request) -> Result<Option<OperationType>, String> {
+    let name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return Ok(None);
     };
-    Some(operation.node.ty)
+    let operation = match (&document.operations, name) {
+        (DocumentOperations::Single(operation), None) => operation,
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            match operations.values().next() {
+                Some(operation) => operation,
+                None => return Ok(None),
+            }
+        }
+        (DocumentOperations::Multiple(_), None) => {
+            return Err(
+                "the document has several operations; name one with `operationName`".to_owned(),
+            )
+        }
+        (DocumentOperations::Single(_), Some(name)) => {
+            return Err(format!("unknown operation named \"{name}\""))
+        }
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            match operations.get(name.as_str()) {
+                Some(operation) => operation,
+                None => return Err(format!("unknown operation named \"{name}\"")),
+            }
+        }
+    };
+    Ok(Some(operation.node.ty))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -255,7 +330,15 @@ async fn execute(
         budget: Some(budget),
     };
     let mut responses = Vec::with_capacity(requests.len());
-    for request in requests {
+    for mut request in requests {
+        if let Err(message) = select_operation(&mut request) {
+            // A request error of this operation alone: the rest of a batch still runs.
+            responses.push(async_graphql::Response::from_errors(vec![coded_error(
+                Code::BadUserInput,
+                message,
+            )]));
+            continue;
+        }
         let gate = Arc::new(Gate::default());
         let request = request.data(info.clone()).data(Loaders::new(
             services.db.clone(),
@@ -288,12 +371,77 @@ mod tests {
     use super::*;
 
     #[test]
-    fn operation_type_follows_the_operation_name() {
-        let request =
+    fn the_operation_follows_the_operation_name() {
+        let mut request =
             Request::new("query A { viewer { id } } mutation B { x }").operation_name("B");
-        assert_eq!(operation_type(&request), Some(OperationType::Mutation));
-        let request = Request::new("{ viewer { id } }");
-        assert_eq!(operation_type(&request), Some(OperationType::Query));
-        assert_eq!(operation_type(&Request::new("{")), None);
+        assert_eq!(
+            select_operation(&mut request),
+            Ok(Some(OperationType::Mutation))
+        );
+        let mut request = Request::new("{ viewer { id } }");
+        assert_eq!(
+            select_operation(&mut request),
+            Ok(Some(OperationType::Query))
+        );
+        let mut request = Request::new("mutation B { x }");
+        assert_eq!(
+            select_operation(&mut request),
+            Ok(Some(OperationType::Mutation))
+        );
+        assert_eq!(select_operation(&mut Request::new("{")), Ok(None));
+    }
+
+    #[test]
+    fn an_operation_that_cannot_be_picked_is_an_error() {
+        let two = "query A { viewer { id } } query B { viewer { id } }";
+        assert!(select_operation(&mut Request::new(two)).is_err());
+        assert!(select_operation(&mut Request::new(two).operation_name("C")).is_err());
+        assert!(
+            select_operation(&mut Request::new("{ viewer { id } }").operation_name("A")).is_err()
+        );
+    }
+
+    #[test]
+    fn a_post_body_is_a_map_or_an_array_of_maps() {
+        let single = parse_body(br#"{"query": "{ a }", "variables": null}"#);
+        assert!(matches!(single, Ok(BatchRequest::Single(_))));
+        let batch = parse_body(br#"[{"query": "{ a }"}, {"query": "{ b }"}]"#);
+        assert!(matches!(batch, Ok(BatchRequest::Batch(ref r)) if r.len() == 2));
+        for (body, why) in [
+            (&br#"{ "not JSON"#[..], "not valid JSON"),
+            (br#"["{ a }"]"#, "batch must be a JSON object"),
+            (br#""{ a }""#, "must be a JSON object"),
+            (br#"{"query": 1}"#, "`query` must be a string"),
+            (
+                br#"{"query": "{ a }", "operationName": []}"#,
+                "`operationName` must be",
+            ),
+            (
+                br#"{"query": "{ a }", "variables": "{}"}"#,
+                "`variables` must be",
+            ),
+            (
+                br#"{"query": "{ a }", "extensions": [1]}"#,
+                "`extensions` must be",
+            ),
+        ] {
+            match parse_body(body) {
+                Err(message) => assert!(message.contains(why), "{message}"),
+                Ok(_) => panic!("accepted {}", String::from_utf8_lossy(body)),
+            }
+        }
+        let Ok(BatchRequest::Single(request)) = parse_body(br#"{"query": null}"#) else {
+            panic!("a null query is an empty one");
+        };
+        assert!(request.query.is_empty());
+    }
+
+    #[test]
+    fn get_variables_must_be_an_object() {
+        let uri = |q: &str| -> Uri { format!("/graphql?{q}").parse().unwrap() };
+        assert!(get_request(&uri("query=%7Ba%7D&variables=%7B%22n%22%3A1%7D")).is_ok());
+        assert!(get_request(&uri("query=%7Ba%7D&variables=null")).is_ok());
+        assert!(get_request(&uri("query=%7Ba%7D&variables=%5B1%5D")).is_err());
+        assert!(get_request(&uri("query=%7Ba%7D&variables=5")).is_err());
     }
 }

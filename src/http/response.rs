@@ -23,28 +23,42 @@ pub enum Media {
 }
 
 impl Media {
-    /// Picks from the `Accept` header (no header means `application/json`).
+    /// Picks from the `Accept` header: the supported type with the highest `q`, the first
+    /// listed on a tie. No header, or none we can serve, means `application/json`: the spec
+    /// lets a server disregard an `Accept` it cannot meet rather than answer 406, and a
+    /// browser or `curl` then still gets a readable answer.
     pub fn negotiate(headers: &HeaderMap) -> Self {
-        let accept = headers
+        let ranges = headers
             .get_all(header::ACCEPT)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|item| {
-                item.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        for media in accept {
-            match media.as_str() {
-                "application/graphql-response+json" => return Media::GraphqlResponse,
-                "application/json" | "*/*" | "application/*" => return Media::Json,
-                _ => {}
+            .flat_map(|v| v.split(','));
+        let mut best: Option<(Media, f32)> = None;
+        for range in ranges {
+            let mut parts = range.split(';');
+            let media = match parts
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "application/graphql-response+json" => Media::GraphqlResponse,
+                "application/json" | "*/*" | "application/*" => Media::Json,
+                _ => continue,
+            };
+            // RFC 9110: `q=0` means "not acceptable"; a malformed weight counts as 1.
+            let q = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .and_then(|(_, v)| v.trim().parse::<f32>().ok())
+                .filter(|q| q.is_finite())
+                .unwrap_or(1.0);
+            if q > 0.0 && best.is_none_or(|(_, top)| q > top) {
+                best = Some((media, q));
             }
         }
-        Media::Json
+        best.map_or(Media::Json, |(media, _)| media)
     }
 
     fn content_type(self) -> HeaderValue {
@@ -184,6 +198,22 @@ mod tests {
         );
         assert_eq!(Media::negotiate(&h), Media::GraphqlResponse);
         h.insert(header::ACCEPT, "application/json".parse().unwrap());
+        assert_eq!(Media::negotiate(&h), Media::Json);
+        h.insert(
+            header::ACCEPT,
+            "application/json;q=0.5, application/graphql-response+json"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(Media::negotiate(&h), Media::GraphqlResponse);
+        h.insert(
+            header::ACCEPT,
+            "application/graphql-response+json;q=0, */*"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(Media::negotiate(&h), Media::Json);
+        h.insert(header::ACCEPT, "text/html".parse().unwrap());
         assert_eq!(Media::negotiate(&h), Media::Json);
     }
 }
