@@ -10,7 +10,7 @@ cargo build --quiet --bin gatehouse
 work="$(mktemp -d)"
 port="${PORT:-18765}"
 GATEHOUSE_ADDR="127.0.0.1:$port" DATABASE_URL="sqlite://$work/ci.db?mode=rwc" RUST_LOG=warn \
-  target/debug/gatehouse serve >"$work/server.log" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}/debug/gatehouse" serve >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 

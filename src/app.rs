@@ -13,10 +13,15 @@ use crate::config::Settings;
 use crate::db::{self, StatementCounter};
 use crate::events::LocalBus;
 use crate::graphql::build_schema;
+use crate::graphql::persisted::Persisted;
 use crate::http::{self, AppState};
-use crate::limits::budget::LocalBudget;
+use crate::limits::budget::{Budget, LocalBudget};
+use crate::limits::redis_budget::RedisBudget;
+use crate::limits::throttle;
+use crate::redis::Redis;
 use crate::seed;
 use crate::services::Services;
+use secrecy::ExposeSecret;
 
 /// A built service, bound to its port, not yet serving.
 pub struct App {
@@ -37,7 +42,25 @@ impl App {
             seed::seed_demo_if_empty(&db).await?;
         }
         let jwt = JwtKeys::from_settings(&settings.jwt)?;
-        let budget = LocalBudget::new(settings.limits.rate_points, settings.limits.rate_window);
+        jwt.warm_up().await;
+        let redis = match &settings.redis_url {
+            Some(url) => Some(Redis::new(
+                url.expose_secret(),
+                &settings.redis_prefix,
+                settings.redis_timeout,
+            )?),
+            None => None,
+        };
+        let persisted = Persisted::new(
+            settings.apq,
+            settings.trusted_documents.as_deref(),
+            redis.clone(),
+        )?;
+        let (points, window) = (settings.limits.rate_points, settings.limits.rate_window);
+        let budget: Arc<dyn Budget> = match &redis {
+            Some(redis) => Arc::new(RedisBudget::new(redis.clone(), points, window)),
+            None => Arc::new(LocalBudget::new(points, window)),
+        };
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding GATEHOUSE_ADDR={}", settings.addr))?;
@@ -48,12 +71,19 @@ impl App {
             jwt,
             events: Arc::new(LocalBus::default()),
             budget,
+            redis,
+            persisted,
             statements,
         });
         let schema = build_schema(services.clone());
+        let throttle = throttle::config(&services.settings.limits);
+        if let Some(config) = &throttle {
+            throttle::spawn_cleanup(config.clone());
+        }
         let router = http::router(AppState {
             services: services.clone(),
             schema,
+            throttle,
         });
         Ok(Self {
             listener,

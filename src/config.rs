@@ -31,6 +31,8 @@ pub struct JwtSettings {
     pub public_key_file: Option<PathBuf>,
     /// `JWT_JWKS_URL`: an identity provider's key set.
     pub jwks_url: Option<String>,
+    /// `JWT_AUDIENCE`: the `aud` required, when set.
+    pub audience: Option<String>,
     /// `GATEHOUSE_JWT_ISSUER`: the `iss` claim written and required.
     pub issuer: String,
     /// `GATEHOUSE_JWT_TTL_SECS`: lifetime of tokens issued by `register`/`login`.
@@ -48,6 +50,10 @@ pub struct Limits {
     pub max_aliases: usize,
     /// `GATEHOUSE_MAX_ROOT_FIELDS`: root fields in one operation.
     pub max_root_fields: usize,
+    /// `GATEHOUSE_MAX_DIRECTIVES`: directives in one document.
+    pub max_directives: usize,
+    /// `GATEHOUSE_MAX_QUERY_BYTES`: length of one GraphQL document.
+    pub max_query_bytes: usize,
     /// `GATEHOUSE_MAX_BATCH`: operations in one batched request.
     pub max_batch: usize,
     /// `GATEHOUSE_MAX_BODY_BYTES`: request body size.
@@ -81,6 +87,10 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// `REDIS_URL`: shared cache, budgets and fan-out; unset means in-process.
     pub redis_url: Option<SecretString>,
+    /// `GATEHOUSE_REDIS_PREFIX`: prefix of every Redis key (tests use one per run).
+    pub redis_prefix: String,
+    /// `GATEHOUSE_REDIS_TIMEOUT_MS`: bound on every Redis call before falling back.
+    pub redis_timeout: Duration,
     /// `GATEHOUSE_ENV`.
     pub environment: Environment,
     /// `GATEHOUSE_GRAPHIQL`: serve the playground (default: on outside production).
@@ -89,6 +99,15 @@ pub struct Settings {
     pub introspection: bool,
     /// `GATEHOUSE_SEED_DEMO`: load the demo data set into an empty database at start-up.
     pub seed_demo: bool,
+    /// `GATEHOUSE_CORS_ORIGINS`: origins allowed to call the API from a browser.
+    pub cors_origins: Vec<String>,
+    /// `GATEHOUSE_CSRF_PREVENTION`: GETs need a preflight-forcing header (default: on in
+    /// production).
+    pub csrf_prevention: bool,
+    /// `GATEHOUSE_TRUSTED_DOCUMENTS`: a manifest of the only operations accepted.
+    pub trusted_documents: Option<PathBuf>,
+    /// `GATEHOUSE_APQ`: accept Apollo automatic persisted queries (default on).
+    pub apq: bool,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub otlp_endpoint: Option<String>,
     /// `RUST_LOG`.
@@ -143,10 +162,18 @@ impl Settings {
             database_schema: env.string("GATEHOUSE_DATABASE_SCHEMA"),
             db_max_connections: env.parse("GATEHOUSE_DB_MAX_CONNECTIONS", 16)?,
             redis_url: env.string("REDIS_URL").map(Into::into),
+            redis_prefix: env
+                .string("GATEHOUSE_REDIS_PREFIX")
+                .unwrap_or_else(|| "gatehouse:".into()),
+            redis_timeout: Duration::from_millis(env.parse("GATEHOUSE_REDIS_TIMEOUT_MS", 250)?),
             environment,
             graphiql: env.parse("GATEHOUSE_GRAPHIQL", dev)?,
             introspection: env.parse("GATEHOUSE_INTROSPECTION", dev)?,
             seed_demo: env.parse("GATEHOUSE_SEED_DEMO", true)?,
+            cors_origins: env.list("GATEHOUSE_CORS_ORIGINS")?,
+            csrf_prevention: env.parse("GATEHOUSE_CSRF_PREVENTION", !dev)?,
+            trusted_documents: env.string("GATEHOUSE_TRUSTED_DOCUMENTS").map(PathBuf::from),
+            apq: env.parse("GATEHOUSE_APQ", true)?,
             otlp_endpoint: env.string("OTEL_EXPORTER_OTLP_ENDPOINT"),
             log_filter: env.string("RUST_LOG").unwrap_or_else(|| "info".into()),
             jwt: JwtSettings {
@@ -154,6 +181,7 @@ impl Settings {
                 private_key_file: env.string("JWT_PRIVATE_KEY_FILE").map(PathBuf::from),
                 public_key_file: env.string("JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
                 jwks_url: env.string("JWT_JWKS_URL"),
+                audience: env.string("JWT_AUDIENCE"),
                 issuer: env
                     .string("GATEHOUSE_JWT_ISSUER")
                     .unwrap_or_else(|| "gatehouse".into()),
@@ -161,15 +189,17 @@ impl Settings {
             },
             limits: Limits {
                 max_depth: env.parse("GATEHOUSE_MAX_DEPTH", 15)?,
-                max_complexity: env.parse("GATEHOUSE_MAX_COMPLEXITY", 20_000)?,
+                max_complexity: env.parse("GATEHOUSE_MAX_COMPLEXITY", 25_000)?,
                 max_aliases: env.parse("GATEHOUSE_MAX_ALIASES", 30)?,
                 max_root_fields: env.parse("GATEHOUSE_MAX_ROOT_FIELDS", 20)?,
+                max_directives: env.parse("GATEHOUSE_MAX_DIRECTIVES", 50)?,
+                max_query_bytes: env.parse("GATEHOUSE_MAX_QUERY_BYTES", 32 * 1024)?,
                 max_batch: env.parse("GATEHOUSE_MAX_BATCH", 10)?,
                 max_body_bytes: env.parse("GATEHOUSE_MAX_BODY_BYTES", 256 * 1024)?,
                 request_timeout: Duration::from_millis(
                     env.parse("GATEHOUSE_REQUEST_TIMEOUT_MS", 10_000)?,
                 ),
-                rate_points: env.parse("GATEHOUSE_RATE_POINTS", 50_000)?,
+                rate_points: env.parse("GATEHOUSE_RATE_POINTS", 100_000)?,
                 rate_window: Duration::from_secs(env.parse("GATEHOUSE_RATE_WINDOW_SECS", 60)?),
                 ip_rate_per_sec: env.parse("GATEHOUSE_IP_RATE_PER_SEC", 100)?,
                 ip_burst: env.parse("GATEHOUSE_IP_BURST", 200)?,

@@ -28,6 +28,7 @@ pub mod graphql;
 pub mod http;
 pub mod limits;
 pub mod playground;
+pub mod redis;
 pub mod seed;
 pub mod services;
 pub mod store;

@@ -8,7 +8,9 @@ use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
 use crate::db::StatementCounter;
 use crate::events::EventBus;
-use crate::limits::budget::LocalBudget;
+use crate::graphql::persisted::Persisted;
+use crate::limits::budget::Budget;
+use crate::redis::Redis;
 
 /// Shared by the HTTP layer and every resolver (through the schema's data).
 pub struct Services {
@@ -20,8 +22,12 @@ pub struct Services {
     pub jwt: JwtKeys,
     /// Subscription fan-out.
     pub events: Arc<dyn EventBus>,
-    /// Per-caller cost budgets.
-    pub budget: LocalBudget,
+    /// Per-caller cost budgets (in Redis when configured).
+    pub budget: Arc<dyn Budget>,
+    /// The shared Redis, when `REDIS_URL` is set.
+    pub redis: Option<Redis>,
+    /// Persisted-operation policy (APQ, trusted documents).
+    pub persisted: Persisted,
     /// SQL statements run so far (all requests).
     pub statements: StatementCounter,
 }

@@ -1,9 +1,12 @@
 //! JSON Web Tokens: issued by `register`/`login`, checked on every request.
 //!
-//! The validator accepts exactly one algorithm (the configured one), so `alg: none` and
-//! algorithm-confusion tokens fail signature checks; `exp`, `iss` and `sub` are required and
-//! `nbf` is honoured, with a small leeway for clock skew between replicas.
+//! Keys: an HS256 secret, or PEM key files (RS256, ES256 or EdDSA, detected from the key),
+//! and/or an identity provider's JWKS for tokens that carry a `kid`. A token is checked
+//! with exactly one key and that key's one algorithm, so `alg: none` and algorithm-confusion
+//! tokens fail; `exp`, `iss` and `sub` are required, `aud` when configured, and `nbf` is
+//! honoured, with a small leeway for clock skew between replicas.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -13,6 +16,7 @@ use rand::RngCore;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
+use super::jwks::Jwks;
 use super::{Role, Viewer};
 use crate::config::JwtSettings;
 
@@ -29,6 +33,10 @@ pub struct Claims {
     pub role: String,
     /// Issuer.
     pub iss: String,
+    /// Roles granted by an external identity provider (any of them `admin` makes an
+    /// admin); Gatehouse's own tokens use `role`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     /// Issued at (seconds).
     pub iat: i64,
     /// Not before (seconds).
@@ -45,6 +53,7 @@ pub struct JwtKeys {
     encoding: Option<EncodingKey>,
     decoding: DecodingKey,
     validation: Validation,
+    jwks: Option<Arc<Jwks>>,
     issuer: String,
     ttl: Duration,
 }
@@ -108,13 +117,25 @@ impl JwtKeys {
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_issuer(&[settings.issuer.as_str()]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.validate_aud = false;
+        match &settings.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience.as_str()]);
+                validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+            }
+            None => {
+                validation.validate_aud = false;
+                validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+            }
+        }
         Ok(Self {
             algorithm,
             encoding,
             decoding,
             validation,
+            jwks: settings
+                .jwks_url
+                .clone()
+                .map(|url| Arc::new(Jwks::new(url))),
             issuer: settings.issuer.clone(),
             ttl: settings.ttl,
         })
@@ -134,6 +155,7 @@ impl JwtKeys {
                 Role::User => "user".into(),
             },
             iss: self.issuer.clone(),
+            roles: Vec::new(),
             iat: now,
             nbf: None,
             exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
@@ -141,18 +163,52 @@ impl JwtKeys {
         jsonwebtoken::encode(&Header::new(self.algorithm), &claims, key).context("signing a token")
     }
 
-    /// Validates a token and returns its viewer.
-    pub fn verify(&self, token: &str) -> Result<Viewer, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| TokenError(e.to_string()))?;
+    /// Fetches the JWKS once at start-up (a failure is logged: keys are fetched again on
+    /// demand).
+    pub async fn warm_up(&self) {
+        if let Some(jwks) = &self.jwks {
+            match jwks.refresh().await {
+                Ok(n) => tracing::info!(keys = n, "loaded the JWKS"),
+                Err(err) => tracing::warn!(error = format!("{err:#}"), "JWKS not loaded yet"),
+            }
+        }
+    }
+
+    /// Validates a token and returns its viewer. A token with a `kid` is checked against
+    /// the JWKS (when configured), any other against the configured key.
+    pub async fn verify(&self, token: &str) -> Result<Viewer, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError(e.to_string()))?;
+        let external = match (&self.jwks, header.kid.as_deref()) {
+            (Some(jwks), Some(kid)) => Some(
+                jwks.key(kid)
+                    .await
+                    .ok_or_else(|| TokenError(format!("unknown key id {kid:?}")))?,
+            ),
+            _ => None,
+        };
+        let data = match &external {
+            Some((algorithm, key)) => {
+                let mut validation = self.validation.clone();
+                validation.algorithms = vec![*algorithm];
+                jsonwebtoken::decode::<Claims>(token, key, &validation)
+            }
+            None => jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation),
+        }
+        .map_err(|e| TokenError(e.to_string()))?;
         let id = data
             .claims
             .sub
             .parse()
             .map_err(|_| TokenError("sub is not a user id".into()))?;
+        let admin = Role::parse(&data.claims.role) == Role::Admin
+            || data
+                .claims
+                .roles
+                .iter()
+                .any(|r| Role::parse(r) == Role::Admin);
         Ok(Viewer {
             id,
-            role: Role::parse(&data.claims.role),
+            role: if admin { Role::Admin } else { Role::User },
         })
     }
 }
@@ -186,18 +242,19 @@ mod tests {
             private_key_file: None,
             public_key_file: None,
             jwks_url: None,
+            audience: None,
             issuer: "gatehouse".into(),
             ttl: Duration::from_secs(60),
         })
         .unwrap()
     }
 
-    #[test]
-    fn issued_tokens_verify() {
+    #[tokio::test]
+    async fn issued_tokens_verify() {
         let k = keys("s3cret-s3cret-s3cret-s3cret-s3cret");
         let token = k.issue(7, Role::Admin).unwrap();
         assert_eq!(
-            k.verify(&token).unwrap(),
+            k.verify(&token).await.unwrap(),
             Viewer {
                 id: 7,
                 role: Role::Admin
@@ -205,13 +262,14 @@ mod tests {
         );
     }
 
-    #[test]
-    fn wrong_key_and_alg_none_are_refused() {
+    #[tokio::test]
+    async fn wrong_key_and_alg_none_are_refused() {
         let token = keys("one-secret-one-secret-one-secret")
             .issue(1, Role::User)
             .unwrap();
         assert!(keys("another-secret-another-secret")
             .verify(&token)
+            .await
             .is_err());
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let header = b64.encode(r#"{"alg":"none","typ":"JWT"}"#);
@@ -219,6 +277,7 @@ mod tests {
         let unsigned = format!("{header}.{body}.");
         assert!(keys("one-secret-one-secret-one-secret")
             .verify(&unsigned)
+            .await
             .is_err());
     }
 }

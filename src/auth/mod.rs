@@ -1,5 +1,6 @@
 //! Authentication: JWT issue and validation, password hashing, and the request's viewer.
 
+pub mod jwks;
 pub mod jwt;
 pub mod password;
 

@@ -20,8 +20,18 @@ pub struct RequestInfo {
     pub request_id: String,
     /// Whose budget this request draws on (`user:<id>` or `ip:<addr>`).
     pub budget_key: String,
-    /// The budget after this request's charge, when the HTTP layer charged one.
-    pub budget: Option<BudgetStatus>,
+    /// The caller's budget after this request's charge, once the guard has charged it.
+    pub budget: BudgetSlot,
+}
+
+/// Where the guard records the caller's budget for the HTTP layer and `rateLimit`.
+pub type BudgetSlot = std::sync::Arc<std::sync::Mutex<Option<BudgetStatus>>>;
+
+impl RequestInfo {
+    /// The budget recorded for this request, if any.
+    pub fn budget_status(&self) -> Option<BudgetStatus> {
+        *self.budget.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Accessors on the resolver context; none of them panics.

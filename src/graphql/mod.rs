@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod introspection;
 pub mod loaders;
 pub mod mutation;
+pub mod persisted;
 pub mod query;
 pub mod subscription;
 pub mod types;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use async_graphql::{Schema, SchemaBuilder};
 
+use crate::limits::guard::Guard;
 use crate::services::Services;
 
 /// The schema type.
@@ -34,11 +36,15 @@ pub fn sdl() -> String {
 
 /// The serving schema: services as data, limits and error codes applied.
 pub fn build_schema(services: Arc<Services>) -> AppSchema {
-    let limits = &services.settings.limits;
+    let guard = Guard::new(
+        Arc::new(services.settings.limits.clone()),
+        services.budget.clone(),
+    );
+    // The guard enforces depth and cost with its own analysis (see `limits::analysis`);
+    // async-graphql's recursion limit still bounds the validator.
     let mut builder = schema_builder()
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .extension(error_codes::ErrorCodes);
+        .extension(error_codes::ErrorCodes)
+        .extension(guard);
     if !services.settings.introspection {
         builder = builder
             .extension(introspection::RefuseIntrospection)

@@ -113,14 +113,26 @@ impl Query {
         ))
     }
 
-    /// The caller's request budget (per token, or per IP when anonymous).
-    async fn rate_limit(&self, ctx: &Context<'_>) -> async_graphql::Result<RateLimit> {
+    /// The caller's budget (per token, or per IP when anonymous) after this operation's
+    /// cost. With `dryRun: true` the operation is priced and not run: nothing is charged
+    /// and only `rateLimit` is answered.
+    async fn rate_limit(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Price this operation without running or charging it.",
+            default = false
+        )]
+        dry_run: bool,
+    ) -> async_graphql::Result<RateLimit> {
+        // The guard answers dry runs before execution; here it is always false.
+        let _ = dry_run;
         let info = ctx.data_opt::<RequestInfo>();
-        let status = match info.and_then(|i| i.budget) {
+        let status = match info.and_then(RequestInfo::budget_status) {
             Some(status) => status,
             None => {
-                let key = info.map(|i| i.budget_key.as_str()).unwrap_or("anonymous");
-                ctx.services()?.budget.peek(key)
+                let key = info.map_or("anonymous", |i| i.budget_key.as_str());
+                ctx.services()?.budget.peek(key).await
             }
         };
         Ok(RateLimit {

@@ -14,7 +14,7 @@ use crate::auth::Viewer;
 pub struct InvalidToken;
 
 /// The viewer from an `Authorization` header value; `Ok(None)` when there is none.
-pub fn viewer_from_authorization(
+pub async fn viewer_from_authorization(
     value: Option<&str>,
     jwt: &JwtKeys,
 ) -> Result<Option<Viewer>, InvalidToken> {
@@ -27,7 +27,7 @@ pub fn viewer_from_authorization(
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
         .ok_or(InvalidToken)?;
-    match jwt.verify(token) {
+    match jwt.verify(token).await {
         Ok(viewer) => Ok(Some(viewer)),
         Err(err) => {
             tracing::debug!(error = %err, "refused a token");
@@ -37,12 +37,12 @@ pub fn viewer_from_authorization(
 }
 
 /// The viewer of an HTTP request.
-pub fn viewer(headers: &HeaderMap, jwt: &JwtKeys) -> Result<Option<Viewer>, InvalidToken> {
+pub async fn viewer(headers: &HeaderMap, jwt: &JwtKeys) -> Result<Option<Viewer>, InvalidToken> {
     let value = match headers.get(http::header::AUTHORIZATION) {
         None => None,
         Some(v) => Some(v.to_str().map_err(|_| InvalidToken)?),
     };
-    viewer_from_authorization(value, jwt)
+    viewer_from_authorization(value, jwt).await
 }
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the right-most

@@ -2,7 +2,10 @@
 //! budget, the request timeout.
 
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures_util::FutureExt as _;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request};
@@ -13,12 +16,13 @@ use serde::Deserialize;
 
 use super::client::{self, InvalidToken};
 use super::response::{graphql_response, refusal, Media};
-use super::{ws, AppState};
+use super::{hardening, ws, AppState};
 use crate::auth::Viewer;
 use crate::error::{coded_error, Code};
-use crate::graphql::context::RequestInfo;
+use crate::graphql::context::{BudgetSlot, RequestInfo};
 use crate::graphql::loaders::gate::Tracked;
 use crate::graphql::loaders::{Gate, Loaders};
+use crate::limits::guard;
 
 /// The caller of one HTTP request.
 struct Caller {
@@ -30,7 +34,7 @@ struct Caller {
 
 impl Caller {
     /// Who is calling; a presented but invalid token is refused here with 401.
-    fn identify(
+    async fn identify(
         state: &AppState,
         peer: SocketAddr,
         headers: &HeaderMap,
@@ -43,30 +47,34 @@ impl Caller {
             budget_key: client::budget_key(None, ip),
             request_id: client::request_id(headers),
         };
-        match client::viewer(headers, &state.services.jwt) {
+        match client::viewer(headers, &state.services.jwt).await {
             Ok(viewer) => {
                 caller.viewer = viewer;
                 caller.budget_key = client::budget_key(viewer.as_ref(), ip);
                 Ok(caller)
             }
-            Err(InvalidToken) => Err(Box::new(caller.refuse(
-                state,
-                StatusCode::UNAUTHORIZED,
-                Code::Unauthenticated,
-                "invalid or expired token",
-            ))),
+            Err(InvalidToken) => Err(Box::new(
+                caller
+                    .refuse(
+                        state,
+                        StatusCode::UNAUTHORIZED,
+                        Code::Unauthenticated,
+                        "invalid or expired token",
+                    )
+                    .await,
+            )),
         }
     }
 
     /// A refusal that still tells the caller its budget (every `/graphql` response does).
-    fn refuse(
+    async fn refuse(
         &self,
         state: &AppState,
         status: StatusCode,
         code: Code,
         message: &str,
     ) -> HttpResponse {
-        let budget = state.services.budget.peek(&self.budget_key);
+        let budget = state.services.budget.peek(&self.budget_key).await;
         refusal(self.media, status, code, message, Some(&budget))
     }
 }
@@ -78,50 +86,62 @@ pub async fn graphql_post(
     request: axum::extract::Request,
 ) -> HttpResponse {
     let (parts, body) = request.into_parts();
-    let caller = match Caller::identify(&state, peer, &parts.headers) {
+    let caller = match Caller::identify(&state, peer, &parts.headers).await {
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    let refuse = |status, code, message: &str| caller.refuse(&state, status, code, message);
-    if !is_json(&parts.headers) {
-        return refuse(
+    match read_post(&state, &parts.headers, body).await {
+        Ok((requests, batched)) => execute(&state, caller, requests, batched).await,
+        Err((status, message)) => {
+            caller
+                .refuse(&state, status, Code::BadUserInput, &message)
+                .await
+        }
+    }
+}
+
+/// The operations of a POST, or the status and message of its refusal.
+async fn read_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<(Vec<Request>, bool), (StatusCode, String)> {
+    if !is_json(headers) {
+        return Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Code::BadUserInput,
-            "send the request as application/json",
-        );
+            "send the request as application/json".into(),
+        ));
     }
     let limit = state.services.settings.limits.max_body_bytes;
     let Ok(body) = axum::body::to_bytes(body, limit).await else {
-        return refuse(
+        return Err((
             StatusCode::PAYLOAD_TOO_LARGE,
-            Code::BadUserInput,
-            &format!("the body is larger than {limit} bytes"),
-        );
+            format!("the body is larger than {limit} bytes"),
+        ));
     };
-    let batch = match parse_body(&body) {
-        Ok(batch) => batch,
-        Err(message) => return refuse(StatusCode::BAD_REQUEST, Code::BadUserInput, &message),
-    };
+    let batch = parse_body(&body).map_err(|message| (StatusCode::BAD_REQUEST, message))?;
     let (requests, batched) = match batch {
         BatchRequest::Single(request) => (vec![request], false),
         BatchRequest::Batch(requests) => (requests, true),
     };
     let max = state.services.settings.limits.max_batch;
     if requests.is_empty() || requests.len() > max {
-        return refuse(
+        return Err((
             StatusCode::BAD_REQUEST,
-            Code::BadUserInput,
-            &format!("a batch holds 1 to {max} operations"),
-        );
+            format!("a batch holds 1 to {max} operations"),
+        ));
     }
-    if requests.iter().any(|r| r.query.trim().is_empty()) {
-        return refuse(
+    let persisted = |r: &Request| r.extensions.contains_key("persistedQuery");
+    if requests
+        .iter()
+        .any(|r| r.query.trim().is_empty() && !persisted(r))
+    {
+        return Err((
             StatusCode::BAD_REQUEST,
-            Code::BadUserInput,
-            "every operation needs a `query`",
-        );
+            "every operation needs a `query` (or a persisted query hash)".into(),
+        ));
     }
-    execute(&state, caller, requests, batched).await
+    Ok((requests, batched))
 }
 
 /// Reads a POST body: one GraphQL request (a JSON object) or a batch (an array of them).
@@ -191,32 +211,89 @@ pub async fn graphql_get(
     if ws::is_upgrade(request.headers()) {
         return ws::upgrade(state, request).await;
     }
-    let caller = match Caller::identify(&state, peer, request.headers()) {
+    let caller = match Caller::identify(&state, peer, request.headers()).await {
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    let mut request = match get_request(request.uri()) {
+    if state.services.settings.csrf_prevention && !hardening::forces_preflight(request.headers()) {
+        return caller
+            .refuse(
+                &state,
+                StatusCode::BAD_REQUEST,
+                Code::BadUserInput,
+                "this GET may be a cross-site request forgery: send an \
+                 `apollo-require-preflight: true` header (or use POST)",
+            )
+            .await;
+    }
+    let request = match get_request(request.uri()) {
         Ok(request) => request,
         Err(message) => {
-            return caller.refuse(&state, StatusCode::BAD_REQUEST, Code::BadUserInput, message)
+            return caller
+                .refuse(&state, StatusCode::BAD_REQUEST, Code::BadUserInput, message)
+                .await
         }
     };
+    let prepared = prepare(&state, request).await;
     // An operation that cannot be picked is reported by `execute`, as for POST.
-    if let Ok(Some(kind)) = select_operation(&mut request) {
-        if kind != OperationType::Query {
-            let mut response = caller.refuse(
-                &state,
-                StatusCode::METHOD_NOT_ALLOWED,
-                Code::BadUserInput,
-                "only queries may be sent with GET; use POST",
-            );
+    if let Ok((_, Some(kind))) = &prepared {
+        if *kind != OperationType::Query {
+            let mut response = caller
+                .refuse(
+                    &state,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    Code::BadUserInput,
+                    "only queries may be sent with GET; use POST",
+                )
+                .await;
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return response;
         }
     }
-    execute(&state, caller, vec![request], false).await
+    run(
+        &state,
+        caller,
+        vec![prepared.map(|(request, _)| request)],
+        false,
+    )
+    .await
+}
+
+/// Answers methods `/graphql` does not serve (PUT, DELETE …) in GraphQL's error shape.
+pub async fn method_not_allowed() -> HttpResponse {
+    let mut response = refusal(
+        Media::Json,
+        StatusCode::METHOD_NOT_ALLOWED,
+        Code::BadUserInput,
+        "use GET (queries) or POST",
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    response
+}
+
+/// Readies one operation: persisted-query resolution, the cheap textual limits (before
+/// anything parses the document), and the choice of operation. `Err` is the response of
+/// an operation refused on its own (the rest of a batch still runs).
+async fn prepare(
+    state: &AppState,
+    mut request: Request,
+) -> Result<(Request, Option<OperationType>), async_graphql::Response> {
+    let refused = |error| async_graphql::Response::from_errors(vec![error]);
+    state
+        .services
+        .persisted
+        .resolve(&mut request)
+        .await
+        .map_err(refused)?;
+    guard::precheck(&request.query, &state.services.settings.limits).map_err(refused)?;
+    let kind = select_operation(&mut request)
+        .map_err(|message| refused(coded_error(Code::BadUserInput, message)))?;
+    Ok((request, kind))
 }
 
 fn get_request(uri: &Uri) -> Result<Request, &'static str> {
@@ -302,52 +379,64 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v == "application/json" || v == "application/graphql-response+json")
 }
 
-/// Charges the budget, runs every operation with its own loaders under the timeout, and
-/// writes the response.
+/// Prepares and runs the operations of a request.
 async fn execute(
     state: &AppState,
     caller: Caller,
     requests: Vec<Request>,
     batched: bool,
 ) -> HttpResponse {
-    let services = &state.services;
-    let cost = u32::try_from(requests.len()).unwrap_or(u32::MAX);
-    let budget = services.budget.charge(&caller.budget_key, cost);
-    if !budget.allowed {
-        return refusal(
-            caller.media,
-            StatusCode::TOO_MANY_REQUESTS,
-            Code::RateLimited,
-            "rate budget exhausted; retry after the reset",
-            Some(&budget),
-        );
+    let mut prepared = Vec::with_capacity(requests.len());
+    for request in requests {
+        prepared.push(prepare(state, request).await.map(|(request, _)| request));
     }
+    run(state, caller, prepared, batched).await
+}
+
+/// Runs every prepared operation with its own loaders under the timeout (the guard
+/// extension checks and charges each one before it runs), and writes the response with
+/// the caller's budget.
+async fn run(
+    state: &AppState,
+    caller: Caller,
+    prepared: Vec<Result<Request, async_graphql::Response>>,
+    batched: bool,
+) -> HttpResponse {
+    let services = &state.services;
     let timeout = services.settings.limits.request_timeout;
     let info = RequestInfo {
         viewer: caller.viewer,
         request_id: caller.request_id.clone(),
         budget_key: caller.budget_key.clone(),
-        budget: Some(budget),
+        budget: BudgetSlot::default(),
     };
-    let mut responses = Vec::with_capacity(requests.len());
-    for mut request in requests {
-        if let Err(message) = select_operation(&mut request) {
-            // A request error of this operation alone: the rest of a batch still runs.
-            responses.push(async_graphql::Response::from_errors(vec![coded_error(
-                Code::BadUserInput,
-                message,
-            )]));
-            continue;
-        }
+    let mut responses = Vec::with_capacity(prepared.len());
+    for request in prepared {
+        let request = match request {
+            Ok(request) => request,
+            Err(refused) => {
+                responses.push(refused);
+                continue;
+            }
+        };
         let gate = Arc::new(Gate::default());
         let request = request.data(info.clone()).data(Loaders::new(
             services.db.clone(),
             caller.viewer,
             Some(gate.clone()),
         ));
-        let run = Tracked::new(state.schema.execute(request), gate);
-        let response = match tokio::time::timeout(timeout, run).await {
-            Ok(response) => response,
+        // A panicking resolver fails its operation, not the server: the panic is logged
+        // and the client gets INTERNAL with the request id.
+        let execution = AssertUnwindSafe(Tracked::new(state.schema.execute(request), gate));
+        let response = match tokio::time::timeout(timeout, execution.catch_unwind()).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(panic)) => {
+                let _ = hardening::panic_response(panic);
+                async_graphql::Response::from_errors(vec![coded_error(
+                    Code::Internal,
+                    "internal error",
+                )])
+            }
             Err(_) => async_graphql::Response::from_errors(vec![coded_error(
                 Code::Timeout,
                 "the request took too long",
@@ -362,6 +451,10 @@ async fn execute(
             Some(response) => BatchResponse::Single(response),
             None => BatchResponse::Batch(Vec::new()),
         }
+    };
+    let budget = match info.budget_status() {
+        Some(status) => status,
+        None => services.budget.peek(&caller.budget_key).await,
     };
     graphql_response(caller.media, batch, &caller.request_id, Some(&budget))
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod graphql;
+pub mod hardening;
 pub mod health;
 pub mod response;
 pub mod ws;
@@ -12,9 +13,12 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use http::HeaderName;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::graphql::AppSchema;
+use crate::limits::throttle::{self, ThrottleConfig};
 use crate::services::Services;
 
 /// The request id header, echoed when the caller sends one and generated otherwise.
@@ -27,23 +31,36 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// The schema, built once.
     pub schema: AppSchema,
+    /// Per-IP throttle buckets, when throttling is on.
+    pub throttle: Option<Arc<ThrottleConfig>>,
 }
 
 /// The full router.
 pub fn router(state: AppState) -> Router {
     // The GraphQL handler reads its body itself, with `GATEHOUSE_MAX_BODY_BYTES`, so that
     // its 413 carries the rate-limit headers like every other `/graphql` response.
+    let settings = state.services.settings.clone();
+    let mut endpoint = get(graphql::graphql_get)
+        .post(graphql::graphql_post)
+        .fallback(graphql::method_not_allowed);
+    if let Some(config) = &state.throttle {
+        endpoint = endpoint.layer(throttle::layer(config.clone(), settings.limits.ip_burst));
+    }
     let mut app = Router::new()
-        .route(
-            "/graphql",
-            get(graphql::graphql_get).post(graphql::graphql_post),
-        )
+        .route("/graphql", endpoint)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
-    if state.services.settings.graphiql {
+    if settings.graphiql {
         app = app.merge(crate::playground::router());
     }
-    app.with_state(state)
+    let mut app = app.with_state(state);
+    for (name, value) in hardening::security_headers(&settings) {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    if let Some(cors) = hardening::cors(&settings) {
+        app = app.layer(cors);
+    }
+    app.layer(CatchPanicLayer::custom(hardening::panic_response))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

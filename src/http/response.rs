@@ -79,11 +79,25 @@ impl Media {
     }
 }
 
-/// True when nothing executed: no data, and every error is a request-level error.
+/// True when nothing executed: no data, and every error is a request-level error. An
+/// unknown persisted-query hash is not one: Apollo clients expect it with 200, then resend
+/// the document.
 fn is_request_error(response: &Response) -> bool {
     matches!(response.data, async_graphql::Value::Null)
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty())
+        && !response
+            .errors
+            .iter()
+            .any(|e| code_of(e).as_deref() == Some(Code::PersistedQueryNotFound.as_str()))
+}
+
+/// True when the guard refused the operation for its budget.
+fn is_rate_limited(response: &Response) -> bool {
+    response
+        .errors
+        .iter()
+        .any(|e| code_of(e).as_deref() == Some(Code::RateLimited.as_str()))
 }
 
 /// Serialises one response, dropping `data` for request errors and tagging internal errors
@@ -118,7 +132,9 @@ pub fn graphql_response(
 ) -> HttpResponse {
     let (status, body) = match batch {
         BatchResponse::Single(response) => {
-            let status = if is_request_error(&response) {
+            let status = if is_rate_limited(&response) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else if is_request_error(&response) {
                 media.request_error_status()
             } else {
                 StatusCode::OK
@@ -126,8 +142,10 @@ pub fn graphql_response(
             (status, to_json(response, request_id))
         }
         BatchResponse::Batch(responses) => {
-            let all_failed = !responses.is_empty() && responses.iter().all(is_request_error);
-            let status = if all_failed {
+            let all = |f: fn(&Response) -> bool| !responses.is_empty() && responses.iter().all(f);
+            let status = if all(is_rate_limited) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else if all(is_request_error) {
                 media.request_error_status()
             } else {
                 StatusCode::OK

@@ -59,6 +59,7 @@ pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpRe
                 .on_connection_init(move |payload| async move {
                     let viewer =
                         client::viewer_from_authorization(authorization(&payload), &services.jwt)
+                            .await
                             .map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
                     let mut data = Data::default();
                     data.insert(RequestInfo {
@@ -68,7 +69,7 @@ pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpRe
                             viewer.as_ref(),
                             std::net::Ipv4Addr::UNSPECIFIED.into(),
                         ),
-                        budget: None,
+                        budget: Default::default(),
                     });
                     data.insert(Loaders::new(services.db.clone(), viewer, None));
                     Ok(data)

@@ -1,6 +1,9 @@
-//! The per-caller budget (GitHub/Shopify style): points per window, charged per operation.
-//! Keyed by user when authenticated, by client IP otherwise. This is the in-process store
-//! of the embedded default.
+//! The per-caller cost budget (GitHub/Shopify style): points per window, charged per
+//! operation with its estimated cost and refunded down to its actual cost. Keyed by user
+//! when authenticated, by client IP otherwise.
+//!
+//! One trait, two stores: in-process (the embedded default, one replica) and Redis (every
+//! replica draws on the same balance through one atomic script).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,12 +11,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-/// A caller's budget after a charge (or a look).
+/// A caller's budget after a charge, a refund or a look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BudgetStatus {
     /// Points per window.
     pub limit: u32,
-    /// Points charged by this request.
+    /// Points charged by this request (after any refund).
     pub cost: u32,
     /// Points left in the window.
     pub remaining: u32,
@@ -21,6 +24,17 @@ pub struct BudgetStatus {
     pub reset_at: DateTime<Utc>,
     /// False when the charge did not fit (nothing was charged).
     pub allowed: bool,
+}
+
+/// A store of budgets.
+#[async_trait::async_trait]
+pub trait Budget: Send + Sync + 'static {
+    /// Charges `cost` points to `key` if they fit; charges nothing otherwise.
+    async fn charge(&self, key: &str, cost: u32) -> BudgetStatus;
+    /// Gives `points` back to `key` (an estimate that turned out too high).
+    async fn refund(&self, key: &str, points: u32) -> BudgetStatus;
+    /// The budget of `key` without charging.
+    async fn peek(&self, key: &str) -> BudgetStatus;
 }
 
 struct Window {
@@ -45,32 +59,13 @@ impl LocalBudget {
         }
     }
 
-    /// Charges `cost` points to `key` if they fit.
-    pub fn charge(&self, key: &str, cost: u32) -> BudgetStatus {
-        self.with_window(key, |window, limit| {
-            let allowed = window.used.saturating_add(cost) <= limit;
-            if allowed {
-                window.used += cost;
-            }
-            (cost, allowed)
-        })
-    }
-
-    /// The budget of `key` without charging.
-    pub fn peek(&self, key: &str) -> BudgetStatus {
-        self.with_window(key, |_, _| (0, true))
-    }
-
     fn with_window(
         &self,
         key: &str,
         f: impl FnOnce(&mut Window, u32) -> (u32, bool),
     ) -> BudgetStatus {
         let now = Utc::now();
-        let mut windows = match self.windows.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.len() > 100_000 {
             // Bound memory under an IP flood: expired windows carry no information.
             let window = self.window;
@@ -97,17 +92,42 @@ impl LocalBudget {
     }
 }
 
+#[async_trait::async_trait]
+impl Budget for LocalBudget {
+    async fn charge(&self, key: &str, cost: u32) -> BudgetStatus {
+        self.with_window(key, |window, limit| {
+            let allowed = window.used.saturating_add(cost) <= limit;
+            if allowed {
+                window.used += cost;
+            }
+            (cost, allowed)
+        })
+    }
+
+    async fn refund(&self, key: &str, points: u32) -> BudgetStatus {
+        self.with_window(key, |window, _| {
+            window.used = window.used.saturating_sub(points);
+            (0, true)
+        })
+    }
+
+    async fn peek(&self, key: &str) -> BudgetStatus {
+        self.with_window(key, |_, _| (0, true))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn charges_until_the_budget_is_spent() {
+    #[tokio::test]
+    async fn charges_until_the_budget_is_spent_and_refunds() {
         let budget = LocalBudget::new(3, Duration::from_secs(60));
-        assert_eq!(budget.charge("a", 2).remaining, 1);
-        let refused = budget.charge("a", 2);
+        assert_eq!(budget.charge("a", 2).await.remaining, 1);
+        let refused = budget.charge("a", 2).await;
         assert!(!refused.allowed);
         assert_eq!(refused.remaining, 1);
-        assert_eq!(budget.peek("b").remaining, 3);
+        assert_eq!(budget.refund("a", 1).await.remaining, 2);
+        assert_eq!(budget.peek("b").await.remaining, 3);
     }
 }

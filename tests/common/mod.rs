@@ -125,6 +125,16 @@ impl Drop for TestDatabase {
     }
 }
 
+/// `TEST_REDIS_URL`, or a failure when services are required and it is missing.
+pub fn redis_url() -> Option<String> {
+    let url = std::env::var("TEST_REDIS_URL").ok();
+    assert!(
+        url.is_some() || !require_services(),
+        "GATEHOUSE_REQUIRE_SERVICES=1 but TEST_REDIS_URL is not set"
+    );
+    url
+}
+
 fn require_services() -> bool {
     std::env::var("GATEHOUSE_REQUIRE_SERVICES").is_ok_and(|v| v == "1" || v == "true")
 }
@@ -141,6 +151,8 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
     env.insert("GATEHOUSE_SEED_DEMO".into(), "false".into());
     env.insert("JWT_SECRET".into(), uuid::Uuid::new_v4().to_string());
     env.insert("RUST_LOG".into(), "warn".into());
+    // Tests fire requests in bursts from one address; the throttle has tests of its own.
+    env.insert("GATEHOUSE_IP_RATE_PER_SEC".into(), "0".into());
     let database = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
@@ -169,8 +181,12 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
             env.insert("DATABASE_URL".into(), url.clone());
             env.insert("GATEHOUSE_DATABASE_SCHEMA".into(), schema.clone());
             env.insert("GATEHOUSE_DB_MAX_CONNECTIONS".into(), "5".into());
-            if let Ok(redis) = std::env::var("TEST_REDIS_URL") {
+            if let Some(redis) = redis_url() {
                 env.insert("REDIS_URL".into(), redis);
+                env.insert(
+                    "GATEHOUSE_REDIS_PREFIX".into(),
+                    format!("test_{}:", uuid::Uuid::new_v4().simple()),
+                );
             }
             TestDatabase::Postgres { url, schema }
         }

@@ -1,0 +1,367 @@
+//! The guard: refuses abusive documents and charges the caller's budget before any
+//! resolver runs, then refunds the estimate down to the actual cost.
+//!
+//! Order of checks, cheapest first: document size and brace nesting (before parsing, so a
+//! hostile document cannot exhaust the parser), then on the parsed document depth,
+//! aliases, root fields, directives and the cost estimate ([`analysis`]), then the budget.
+//! Every refusal happens before execution, so it costs no SQL.
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{Request, Response, ServerError, ServerResult, Value, Variables};
+use chrono::SecondsFormat;
+
+use super::analysis::{self, brace_depth, objects_in, Analysis, Invalid};
+use super::budget::{Budget, BudgetStatus};
+use crate::config::Limits;
+use crate::error::{coded_error, Code};
+use crate::graphql::context::RequestInfo;
+use crate::graphql::error_codes::code_of;
+
+/// The smallest charge of a mutation: writes cost more than their response suggests.
+pub const MUTATION_FLOOR: u32 = 10;
+/// The smallest charge of a query or subscription.
+pub const QUERY_FLOOR: u32 = 1;
+
+/// The extension factory registered on the schema.
+pub struct Guard {
+    limits: Arc<Limits>,
+    budget: Arc<dyn Budget>,
+}
+
+impl Guard {
+    /// A guard enforcing `limits` and charging `budget`.
+    pub fn new(limits: Arc<Limits>, budget: Arc<dyn Budget>) -> Self {
+        Self { limits, budget }
+    }
+}
+
+impl ExtensionFactory for Guard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(GuardRun {
+            limits: self.limits.clone(),
+            budget: self.budget.clone(),
+            state: Mutex::default(),
+        })
+    }
+}
+
+#[derive(Default)]
+struct RunState {
+    operation_name: Option<String>,
+    analysis: Option<Analysis>,
+    /// Points charged up front (0 when nothing was charged).
+    charged: u32,
+    floor: u32,
+}
+
+/// One request's guard (async-graphql creates extensions per request).
+struct GuardRun {
+    limits: Arc<Limits>,
+    budget: Arc<dyn Budget>,
+    state: Mutex<RunState>,
+}
+
+impl GuardRun {
+    fn state(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The document-level limits; `Err` is the refusal.
+    fn check(&self, analysis: &Analysis) -> Result<(), ServerError> {
+        let l = &self.limits;
+        let refuse = |code, message: String| Err(coded_error(code, message));
+        if analysis.depth > l.max_depth {
+            return refuse(
+                Code::QueryTooDeep,
+                format!(
+                    "the query is nested {} deep; the limit is {}",
+                    analysis.depth, l.max_depth
+                ),
+            );
+        }
+        if analysis.aliases > l.max_aliases {
+            return refuse(
+                Code::QueryTooComplex,
+                format!(
+                    "{} aliases; the limit is {}",
+                    analysis.aliases, l.max_aliases
+                ),
+            );
+        }
+        if analysis.root_fields > l.max_root_fields {
+            return refuse(
+                Code::QueryTooComplex,
+                format!(
+                    "{} root fields; the limit is {}",
+                    analysis.root_fields, l.max_root_fields
+                ),
+            );
+        }
+        if analysis.directives > l.max_directives {
+            return refuse(
+                Code::QueryTooComplex,
+                format!(
+                    "{} directives; the limit is {}",
+                    analysis.directives, l.max_directives
+                ),
+            );
+        }
+        if analysis.estimate > l.max_complexity as u64 {
+            let mut err = coded_error(
+                Code::QueryTooComplex,
+                format!(
+                    "the query may cost {} points; the limit is {}",
+                    analysis.estimate, l.max_complexity
+                ),
+            );
+            if let Some(ext) = err.extensions.as_mut() {
+                ext.set("cost", analysis.estimate);
+                ext.set("maxCost", l.max_complexity as u64);
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+    /// Parses, checks and charges one document; `Err` is the refusal.
+    async fn admit(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        precheck(query, &self.limits)?;
+        let document = next.run(ctx, query, variables).await?;
+        let operation_name = self.state().operation_name.clone();
+        let registry = &ctx.schema_env.registry;
+        let analysis =
+            match analysis::analyze(registry, &document, operation_name.as_deref(), variables) {
+                Ok(Some(analysis)) => analysis,
+                // No such operation: execution reports it.
+                Ok(None) => return Ok(document),
+                Err(Invalid::FragmentCycle(name)) => {
+                    return Err(coded_error(
+                        Code::GraphqlValidationFailed,
+                        format!("fragment {name:?} spreads itself"),
+                    ))
+                }
+                Err(Invalid::UnknownFragment(name)) => {
+                    return Err(coded_error(
+                        Code::GraphqlValidationFailed,
+                        format!("unknown fragment {name:?}"),
+                    ))
+                }
+            };
+        self.check(&analysis)?;
+        if let Some(info) = ctx.data_opt::<RequestInfo>() {
+            self.charge(info, &analysis).await?;
+        }
+        self.state().analysis = Some(analysis);
+        Ok(document)
+    }
+
+    /// Charges the estimate (at least the floor) up front; a dry run only prices.
+    async fn charge(&self, info: &RequestInfo, analysis: &Analysis) -> ServerResult<()> {
+        let floor = if analysis.kind == Some(OperationType::Mutation) {
+            MUTATION_FLOOR
+        } else {
+            QUERY_FLOOR
+        };
+        let estimate = u32::try_from(analysis.estimate).unwrap_or(u32::MAX);
+        let cost = estimate.max(floor);
+        if analysis.dry_run {
+            let mut status = self.budget.peek(&info.budget_key).await;
+            status.cost = cost;
+            record(info, status);
+            return Ok(());
+        }
+        let status = self.budget.charge(&info.budget_key, cost).await;
+        record(info, status);
+        if !status.allowed {
+            let wait = (status.reset_at - chrono::Utc::now()).num_seconds().max(1);
+            let mut err = coded_error(
+                Code::RateLimited,
+                format!(
+                    "this operation costs {cost} points and {} remain; the budget refills in {wait} s",
+                    status.remaining
+                ),
+            );
+            if let Some(ext) = err.extensions.as_mut() {
+                ext.set("cost", cost);
+                ext.set("remaining", status.remaining);
+                ext.set("retryAfter", wait);
+            }
+            return Err(err);
+        }
+        let mut state = self.state();
+        state.charged = cost;
+        state.floor = floor;
+        Ok(())
+    }
+}
+
+/// The checks on a document's text, before anything parses it: its length, and its brace
+/// nesting (which bounds field nesting from above; argument objects add a few), so a
+/// hostile document cannot exhaust the parser.
+pub fn precheck(query: &str, limits: &Limits) -> Result<(), ServerError> {
+    if query.len() > limits.max_query_bytes {
+        return Err(coded_error(
+            Code::QueryTooComplex,
+            format!(
+                "the document is {} bytes; the limit is {}",
+                query.len(),
+                limits.max_query_bytes
+            ),
+        ));
+    }
+    if brace_depth(query) > limits.max_depth + 8 {
+        return Err(coded_error(
+            Code::QueryTooDeep,
+            format!(
+                "the query is nested deeper than the limit of {}",
+                limits.max_depth
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Records the caller's budget where the HTTP layer and `rateLimit` read it.
+fn record(info: &RequestInfo, status: BudgetStatus) {
+    *info.budget.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+}
+
+#[async_trait::async_trait]
+impl Extension for GuardRun {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        self.state().operation_name = request.operation_name.clone();
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        match self.admit(ctx, query, variables, next).await {
+            Ok(document) => Ok(document),
+            Err(error) => {
+                // A refused document still costs its parsing: the floor, so a flood of
+                // garbage drains the sender's budget too (a budget refusal is not charged).
+                if code_of(&error).as_deref() != Some(Code::RateLimited.as_str()) {
+                    if let Some(info) = ctx.data_opt::<RequestInfo>() {
+                        record(
+                            info,
+                            self.budget.charge(&info.budget_key, QUERY_FLOOR).await,
+                        );
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let dry_run = self
+            .state()
+            .analysis
+            .as_ref()
+            .filter(|a| a.dry_run)
+            .map(|a| a.rate_limit_fields.clone());
+        match dry_run {
+            // Priced, not run: answer only `rateLimit`.
+            Some(fields) => {
+                let status = ctx
+                    .data_opt::<RequestInfo>()
+                    .and_then(|info| *info.budget.lock().unwrap_or_else(|p| p.into_inner()));
+                Response::new(dry_run_data(&fields, status))
+            }
+            None => next.run(ctx, operation_name).await,
+        }
+    }
+
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        let (charged, floor, estimate) = {
+            let state = self.state();
+            (
+                state.charged,
+                state.floor,
+                state.analysis.as_ref().map(|a| a.estimate),
+            )
+        };
+        let Some(info) = ctx.data_opt::<RequestInfo>() else {
+            return response;
+        };
+        if charged > 0 {
+            let actual = u32::try_from(objects_in(&response.data))
+                .unwrap_or(u32::MAX)
+                .max(floor)
+                .min(charged);
+            let mut status = if actual < charged {
+                self.budget.refund(&info.budget_key, charged - actual).await
+            } else {
+                self.budget.peek(&info.budget_key).await
+            };
+            status.cost = actual;
+            record(info, status);
+        }
+        let status = *info.budget.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(estimate), Some(status)) = (estimate, status) {
+            response.extensions.insert(
+                "cost".into(),
+                async_graphql::value!({
+                    "requestedQueryCost": estimate,
+                    "actualQueryCost": status.cost,
+                    "throttleStatus": {
+                        "maximumAvailable": status.limit,
+                        "currentlyAvailable": status.remaining,
+                        "resetAt": status.reset_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    }
+                }),
+            );
+        }
+        response
+    }
+}
+
+/// The data of a dry run: each `rateLimit` selection with the subfields it asked for.
+fn dry_run_data(fields: &[(String, Vec<(String, String)>)], status: Option<BudgetStatus>) -> Value {
+    let mut root = async_graphql::indexmap::IndexMap::new();
+    for (key, subfields) in fields {
+        let mut object = async_graphql::indexmap::IndexMap::new();
+        for (sub_key, name) in subfields {
+            let value = match (name.as_str(), status) {
+                ("limit", Some(s)) => Value::from(s.limit),
+                ("cost", Some(s)) => Value::from(s.cost),
+                ("remaining", Some(s)) => Value::from(s.remaining),
+                ("resetAt", Some(s)) => {
+                    Value::from(s.reset_at.to_rfc3339_opts(SecondsFormat::Millis, true))
+                }
+                ("__typename", _) => Value::from("RateLimit"),
+                _ => Value::Null,
+            };
+            object.insert(async_graphql::Name::new(sub_key), value);
+        }
+        root.insert(async_graphql::Name::new(key), Value::Object(object));
+    }
+    Value::Object(root)
+}
