@@ -1,6 +1,6 @@
 //! Building and running the service: connections, migrations, schema, listener.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -11,10 +11,11 @@ use tokio::net::TcpListener;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
 use crate::db::{self, StatementCounter};
-use crate::events::LocalBus;
+use crate::events::{EventBus, LocalBus, RedisBus};
 use crate::graphql::build_schema;
 use crate::graphql::persisted::Persisted;
 use crate::http::{self, AppState};
+use crate::lifecycle::Lifecycle;
 use crate::limits::budget::{Budget, LocalBudget};
 use crate::limits::redis_budget::RedisBudget;
 use crate::limits::throttle;
@@ -38,6 +39,11 @@ impl App {
         let statements = StatementCounter::default();
         let db = db::connect_primary(&settings, &statements).await?;
         db::migrate(&db).await?;
+        // The replica counts into the same statement counter: tests read one total.
+        let replica = match &settings.database_replica_url {
+            Some(url) => Some(db::connect(&settings, url.expose_secret(), &statements).await?),
+            None => None,
+        };
         if settings.seed_demo {
             seed::seed_demo_if_empty(&db).await?;
         }
@@ -50,6 +56,10 @@ impl App {
                 settings.redis_timeout,
             )?),
             None => None,
+        };
+        let events: Arc<dyn EventBus> = match (&settings.redis_url, &redis) {
+            (Some(url), Some(redis)) => RedisBus::start(url.expose_secret(), redis.clone())?,
+            _ => Arc::new(LocalBus::default()),
         };
         let persisted = Persisted::new(
             settings.apq,
@@ -68,11 +78,13 @@ impl App {
         let services = Arc::new(Services {
             settings: Arc::new(settings),
             db,
+            replica,
             jwt,
-            events: Arc::new(LocalBus::default()),
+            events,
             budget,
             redis,
             persisted,
+            lifecycle: Lifecycle::default(),
             statements,
         });
         let schema = build_schema(services.clone());
@@ -103,20 +115,44 @@ impl App {
         self.services.clone()
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// Serves until `signal` completes, then shuts down gracefully: `/readyz` turns 503
+    /// at once while serving goes on for `GATEHOUSE_DRAIN_DELAY_SECS` (so the load
+    /// balancer stops routing here), then the listener closes, subscriptions are closed
+    /// with 1001, and in-flight requests get `GATEHOUSE_SHUTDOWN_GRACE_SECS` to finish.
     pub async fn run_until_stopped(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.listener.local_addr()?, "serving");
-        axum::serve(
+        let settings = self.services.settings.clone();
+        let services = self.services.clone();
+        let drain = async move {
+            signal.await;
+            services.lifecycle.start_draining();
+            tracing::info!(delay = ?settings.drain_delay, "draining: readiness is now 503");
+            tokio::time::sleep(settings.drain_delay).await;
+            tracing::info!("no longer accepting connections; finishing in-flight requests");
+            services.lifecycle.stop();
+        };
+        let server = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")
+        .with_graceful_shutdown(drain)
+        .into_future();
+        let grace = self.services.settings.shutdown_grace;
+        let lifecycle = &self.services.lifecycle;
+        tokio::select! {
+            result = server => result.context("serving HTTP"),
+            () = async {
+                lifecycle.stopped().await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(?grace, "in-flight requests outlived the grace period; exiting");
+                Ok(())
+            }
+        }
     }
 }
 

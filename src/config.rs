@@ -108,6 +108,15 @@ pub struct Settings {
     pub trusted_documents: Option<PathBuf>,
     /// `GATEHOUSE_APQ`: accept Apollo automatic persisted queries (default on).
     pub apq: bool,
+    /// `GATEHOUSE_DEBUG_HEADER`: in production, `x-gatehouse-debug: 1` adds the request's
+    /// SQL statement count and database time to `extensions.sql` (always on outside
+    /// production).
+    pub debug_header: bool,
+    /// `GATEHOUSE_DRAIN_DELAY_SECS`: after SIGTERM, how long `/readyz` answers 503 while
+    /// the server still serves, so load balancers stop routing to it.
+    pub drain_delay: Duration,
+    /// `GATEHOUSE_SHUTDOWN_GRACE_SECS`: then how long in-flight requests may finish.
+    pub shutdown_grace: Duration,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub otlp_endpoint: Option<String>,
     /// `RUST_LOG`.
@@ -174,6 +183,9 @@ impl Settings {
             csrf_prevention: env.parse("GATEHOUSE_CSRF_PREVENTION", !dev)?,
             trusted_documents: env.string("GATEHOUSE_TRUSTED_DOCUMENTS").map(PathBuf::from),
             apq: env.parse("GATEHOUSE_APQ", true)?,
+            debug_header: env.parse("GATEHOUSE_DEBUG_HEADER", false)?,
+            drain_delay: Duration::from_secs(env.parse("GATEHOUSE_DRAIN_DELAY_SECS", 5)?),
+            shutdown_grace: Duration::from_secs(env.parse("GATEHOUSE_SHUTDOWN_GRACE_SECS", 20)?),
             otlp_endpoint: env.string("OTEL_EXPORTER_OTLP_ENDPOINT"),
             log_filter: env.string("RUST_LOG").unwrap_or_else(|| "info".into()),
             jwt: JwtSettings {

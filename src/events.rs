@@ -1,16 +1,24 @@
 //! Subscription fan-out behind one trait: the embedded default broadcasts in process; a
 //! Redis implementation (for many replicas) plugs in behind the same interface.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt as _;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
+use crate::redis::Redis;
+
 /// Something subscribers may want to hear about. Events carry ids, not rows: each
 /// subscriber loads what it may see, so visibility rules hold for every delivery.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
 pub enum Event {
     /// A comment was added to a post.
+    #[serde(rename_all = "camelCase")]
     CommentAdded {
         /// The post.
         post_id: i64,
@@ -18,6 +26,7 @@ pub enum Event {
         comment_id: i64,
     },
     /// A post became published.
+    #[serde(rename_all = "camelCase")]
     PostPublished {
         /// The post.
         post_id: i64,
@@ -70,6 +79,95 @@ impl EventBus for LocalBus {
                 }
             })
             .boxed()
+    }
+}
+
+/// Fan-out through Redis pub/sub, so a subscriber on any replica hears events published on
+/// any other. Each replica holds one subscriber connection feeding its local bus; while
+/// Redis is unreachable, events are delivered locally (subscriptions degrade to this
+/// replica) and the connection is retried until Redis returns.
+pub struct RedisBus {
+    local: LocalBus,
+    redis: Redis,
+    channel: String,
+}
+
+impl RedisBus {
+    /// A bus on `redis`, listening from now on.
+    pub fn start(url: &str, redis: Redis) -> anyhow::Result<Arc<Self>> {
+        let client = ::redis::Client::open(url).context("REDIS_URL: invalid Redis URL")?;
+        let channel = redis.key(&["events"]);
+        let bus = Arc::new(Self {
+            local: LocalBus::default(),
+            redis,
+            channel,
+        });
+        let listener = Arc::downgrade(&bus);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let Some(bus) = listener.upgrade() else {
+                    return;
+                };
+                match bus.listen(&client).await {
+                    Ok(()) => backoff = Duration::from_millis(100),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "Redis event subscription lost; retrying")
+                    }
+                }
+                drop(bus);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        });
+        Ok(bus)
+    }
+
+    /// Forwards Redis messages to local subscribers until the connection ends.
+    async fn listen(&self, client: &::redis::Client) -> ::redis::RedisResult<()> {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(&self.channel).await?;
+        let mut messages = pubsub.into_on_message();
+        while let Some(message) = messages.next().await {
+            let payload: String = message.get_payload()?;
+            match serde_json::from_str::<Event>(&payload) {
+                Ok(event) => self.local.publish(event),
+                Err(err) => tracing::warn!(error = %err, "ignoring a malformed event"),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EventBus for RedisBus {
+    fn publish(&self, event: Event) {
+        let Ok(payload) = serde_json::to_string(&event) else {
+            return;
+        };
+        let (redis, channel, local) = (
+            self.redis.clone(),
+            self.channel.clone(),
+            self.local.sender.clone(),
+        );
+        // Publishing must not hold up the mutation that caused it.
+        tokio::spawn(async move {
+            let sent = redis
+                .run("publish", |mut c| async move {
+                    ::redis::cmd("PUBLISH")
+                        .arg(channel)
+                        .arg(payload)
+                        .query_async::<i64>(&mut c)
+                        .await
+                })
+                .await;
+            if sent.is_err() {
+                let _ = local.send(event);
+            }
+        });
+    }
+
+    fn subscribe(&self) -> BoxStream<'static, Event> {
+        self.local.subscribe()
     }
 }
 

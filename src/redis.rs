@@ -92,6 +92,9 @@ impl Redis {
 
     fn record(&self, what: &'static str, error: Option<&RedisError>) {
         let up = error.is_none();
+        if let (Some(metrics), false) = (crate::metrics::get(), up) {
+            metrics.redis_errors.with_label_values(&[what]).inc();
+        }
         if self.up.swap(up, Ordering::Relaxed) != up {
             match error {
                 Some(error) => {

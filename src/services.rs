@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::db::StatementCounter;
 use crate::events::EventBus;
 use crate::graphql::persisted::Persisted;
+use crate::lifecycle::Lifecycle;
 use crate::limits::budget::Budget;
 use crate::redis::Redis;
 
@@ -18,6 +19,8 @@ pub struct Services {
     pub settings: Arc<Settings>,
     /// The primary database.
     pub db: DatabaseConnection,
+    /// The read replica (`DATABASE_REPLICA_URL`), if any.
+    pub replica: Option<DatabaseConnection>,
     /// Token keys.
     pub jwt: JwtKeys,
     /// Subscription fan-out.
@@ -28,6 +31,15 @@ pub struct Services {
     pub redis: Option<Redis>,
     /// Persisted-operation policy (APQ, trusted documents).
     pub persisted: Persisted,
+    /// Graceful-shutdown state.
+    pub lifecycle: Lifecycle,
     /// SQL statements run so far (all requests).
     pub statements: StatementCounter,
+}
+
+impl Services {
+    /// The connection queries read from: the replica when configured, else the primary.
+    pub fn read_db(&self) -> &DatabaseConnection {
+        self.replica.as_ref().unwrap_or(&self.db)
+    }
 }

@@ -59,10 +59,10 @@ impl Total {
         let n = match self {
             Total::Known(n) => *n,
             Total::Posts(visibility, filter) => {
-                store::posts::count_posts(&ctx.services()?.db, *visibility, filter).await?
+                store::posts::count_posts(ctx.read_db()?, *visibility, filter).await?
             }
             Total::Loader(key) => ctx.loaders()?.counts.load_one(*key).await?.unwrap_or(0),
-            Total::Tags => store::tags::count_tags(&ctx.services()?.db).await?,
+            Total::Tags => store::tags::count_tags(ctx.read_db()?).await?,
         };
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::Context;
+use sea_orm::DatabaseConnection;
 
 use super::loaders::Loaders;
 use crate::auth::{self, Viewer};
@@ -46,6 +47,9 @@ pub trait ContextExt {
     fn require_viewer(&self) -> AppResult<Viewer>;
     /// What posts the caller may see.
     fn visibility(&self) -> Visibility;
+    /// The connection this operation reads from: the read replica for queries (when
+    /// configured), the primary for mutations, so a mutation returns what it wrote.
+    fn read_db(&self) -> AppResult<&DatabaseConnection>;
 }
 
 impl ContextExt for Context<'_> {
@@ -69,5 +73,9 @@ impl ContextExt for Context<'_> {
 
     fn visibility(&self) -> Visibility {
         auth::visibility(self.viewer().as_ref())
+    }
+
+    fn read_db(&self) -> AppResult<&DatabaseConnection> {
+        Ok(&self.loaders()?.scope.db)
     }
 }

@@ -42,8 +42,10 @@ impl Extension for ErrorCodesExtension {
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
+        let open = OpenSubscription::start();
         next.run(ctx, stream)
-            .map(|mut response| {
+            .map(move |mut response| {
+                let _open = &open;
                 code_errors(&mut response);
                 response
             })
@@ -77,6 +79,26 @@ impl Extension for ErrorCodesExtension {
             }
             errors
         })
+    }
+}
+
+/// Counts an open subscription in `gatehouse_subscriptions_active` while it lives.
+struct OpenSubscription;
+
+impl OpenSubscription {
+    fn start() -> Self {
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.subscriptions.inc();
+        }
+        Self
+    }
+}
+
+impl Drop for OpenSubscription {
+    fn drop(&mut self) {
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.subscriptions.dec();
+        }
     }
 }
 

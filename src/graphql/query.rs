@@ -62,7 +62,7 @@ impl Query {
         ctx: &Context<'_>,
         #[graphql(desc = "The username.")] username: String,
     ) -> async_graphql::Result<Option<User>> {
-        let found = store::users::find_by_username(&ctx.services()?.db, &username).await?;
+        let found = store::users::find_by_username(ctx.read_db()?, &username).await?;
         Ok(found.map(User::from))
     }
 
@@ -103,7 +103,7 @@ impl Query {
             .as_deref()
             .map(keyset::decode_tag_cursor)
             .transpose()?;
-        let rows = store::tags::list_tags(&ctx.services()?.db, after, fetch).await?;
+        let rows = store::tags::list_tags(ctx.read_db()?, after, fetch).await?;
         Ok(TagConnection::new(
             rows,
             fetch,
@@ -187,7 +187,7 @@ async fn list_posts(
         ));
     };
     let rows = posts::list_posts(
-        &ctx.services()?.db,
+        ctx.read_db()?,
         visibility,
         &filter,
         ordering,

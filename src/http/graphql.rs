@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::FutureExt as _;
 
@@ -18,6 +19,7 @@ use super::client::{self, InvalidToken};
 use super::response::{graphql_response, refusal, Media};
 use super::{hardening, ws, AppState};
 use crate::auth::Viewer;
+use crate::db::{RequestStats, REQUEST_STATS};
 use crate::error::{coded_error, Code};
 use crate::graphql::context::{BudgetSlot, RequestInfo};
 use crate::graphql::loaders::gate::Tracked;
@@ -30,6 +32,8 @@ struct Caller {
     viewer: Option<Viewer>,
     budget_key: String,
     request_id: String,
+    /// Report SQL statements in `extensions.sql` (development, or an enabled debug header).
+    debug: bool,
 }
 
 impl Caller {
@@ -46,6 +50,9 @@ impl Caller {
             viewer: None,
             budget_key: client::budget_key(None, ip),
             request_id: client::request_id(headers),
+            debug: !settings.is_production()
+                || (settings.debug_header
+                    && headers.get("x-gatehouse-debug").is_some_and(|v| v == "1")),
         };
         match client::viewer(headers, &state.services.jwt).await {
             Ok(viewer) => {
@@ -252,13 +259,7 @@ pub async fn graphql_get(
             return response;
         }
     }
-    run(
-        &state,
-        caller,
-        vec![prepared.map(|(request, _)| request)],
-        false,
-    )
-    .await
+    run(&state, caller, vec![prepared], false).await
 }
 
 /// Answers methods `/graphql` does not serve (PUT, DELETE …) in GraphQL's error shape.
@@ -388,9 +389,97 @@ async fn execute(
 ) -> HttpResponse {
     let mut prepared = Vec::with_capacity(requests.len());
     for request in requests {
-        prepared.push(prepare(state, request).await.map(|(request, _)| request));
+        prepared.push(prepare(state, request).await);
     }
     run(state, caller, prepared, batched).await
+}
+
+/// Runs one operation with its own loaders and batching gate, counting its SQL, under the
+/// timeout; records its metrics and, when debugging is on, its SQL in `extensions.sql`.
+async fn run_operation(
+    state: &AppState,
+    info: &RequestInfo,
+    (request, kind): (Request, Option<OperationType>),
+    timeout: std::time::Duration,
+    debug: bool,
+) -> async_graphql::Response {
+    let started = Instant::now();
+    let operation = request.operation_name.clone();
+    let gate = Arc::new(Gate::default());
+    let stats = Arc::new(RequestStats::default());
+    // Mutations read what they wrote: from the primary. Queries read the replica.
+    let db = if kind == Some(OperationType::Mutation) {
+        &state.services.db
+    } else {
+        state.services.read_db()
+    };
+    let request = request.data(info.clone()).data(Loaders::new(
+        db.clone(),
+        info.viewer,
+        Some((gate.clone(), stats.clone())),
+    ));
+    // A panicking resolver fails its operation, not the server: the panic is logged and
+    // the client gets INTERNAL with the request id.
+    let execution = AssertUnwindSafe(Tracked::new(state.schema.execute(request), gate));
+    let execution = REQUEST_STATS.scope(stats.clone(), execution.catch_unwind());
+    let mut response = match tokio::time::timeout(timeout, execution).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(panic)) => {
+            let _ = hardening::panic_response(panic);
+            async_graphql::Response::from_errors(vec![coded_error(
+                Code::Internal,
+                "internal error",
+            )])
+        }
+        Err(_) => async_graphql::Response::from_errors(vec![coded_error(
+            Code::Timeout,
+            "the request took too long",
+        )]),
+    };
+    if debug {
+        response.extensions.insert(
+            "sql".into(),
+            async_graphql::value!({
+                "statements": stats.statements(),
+                "dbTimeMs": (stats.db_seconds() * 1000.0 * 1000.0).round() / 1000.0,
+            }),
+        );
+    }
+    let outcome = response
+        .errors
+        .first()
+        .and_then(crate::graphql::error_codes::code_of)
+        .map_or_else(|| "ok".to_owned(), |code| code.to_ascii_lowercase());
+    // One line per operation; never variables, tokens or documents.
+    tracing::info!(
+        request_id = %info.request_id,
+        operation = operation.as_deref().unwrap_or("-"),
+        viewer = info.viewer.map(|v| v.id),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        outcome = %outcome,
+        sql_statements = stats.statements(),
+        "graphql operation"
+    );
+    if let Some(metrics) = crate::metrics::get() {
+        let label = metrics.operation_label(operation.as_deref());
+        let labels = [label.as_str(), outcome.as_str()];
+        metrics.http_requests.with_label_values(&labels).inc();
+        metrics
+            .http_duration
+            .with_label_values(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        metrics.sql_per_request.observe(stats.statements() as f64);
+        metrics.db_seconds_per_request.observe(stats.db_seconds());
+        for error in &response.errors {
+            if let Some(code) = crate::graphql::error_codes::code_of(error) {
+                metrics
+                    .graphql_errors
+                    .with_label_values(&[code.as_str()])
+                    .inc();
+            }
+        }
+    }
+    response
 }
 
 /// Runs every prepared operation with its own loaders under the timeout (the guard
@@ -399,7 +488,7 @@ async fn execute(
 async fn run(
     state: &AppState,
     caller: Caller,
-    prepared: Vec<Result<Request, async_graphql::Response>>,
+    prepared: Vec<Result<(Request, Option<OperationType>), async_graphql::Response>>,
     batched: bool,
 ) -> HttpResponse {
     let services = &state.services;
@@ -412,35 +501,9 @@ async fn run(
     };
     let mut responses = Vec::with_capacity(prepared.len());
     for request in prepared {
-        let request = match request {
-            Ok(request) => request,
-            Err(refused) => {
-                responses.push(refused);
-                continue;
-            }
-        };
-        let gate = Arc::new(Gate::default());
-        let request = request.data(info.clone()).data(Loaders::new(
-            services.db.clone(),
-            caller.viewer,
-            Some(gate.clone()),
-        ));
-        // A panicking resolver fails its operation, not the server: the panic is logged
-        // and the client gets INTERNAL with the request id.
-        let execution = AssertUnwindSafe(Tracked::new(state.schema.execute(request), gate));
-        let response = match tokio::time::timeout(timeout, execution.catch_unwind()).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(panic)) => {
-                let _ = hardening::panic_response(panic);
-                async_graphql::Response::from_errors(vec![coded_error(
-                    Code::Internal,
-                    "internal error",
-                )])
-            }
-            Err(_) => async_graphql::Response::from_errors(vec![coded_error(
-                Code::Timeout,
-                "the request took too long",
-            )]),
+        let response = match request {
+            Ok(request) => run_operation(state, &info, request, timeout, caller.debug).await,
+            Err(refused) => refused,
         };
         responses.push(response);
     }

@@ -49,7 +49,8 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/graphql", endpoint)
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics));
     if settings.graphiql {
         app = app.merge(crate::playground::router());
     }

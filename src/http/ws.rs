@@ -4,11 +4,15 @@
 
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response as HttpResponse};
 use futures_util::{SinkExt as _, StreamExt as _};
 use http::HeaderMap;
+use tokio::sync::Mutex;
 
 use super::client;
 use super::AppState;
@@ -38,45 +42,77 @@ pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpRe
         Err(rejection) => return rejection.into_response(),
     };
     let request_id = client::request_id(&parts.headers);
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| {
+        client::client_ip(
+            peer,
+            &parts.headers,
+            &state.services.settings.limits.trusted_proxies,
+        )
+    });
     ws.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
-            let (sink, stream) = socket.split();
-            // async-graphql closes a refused `connection_init` with 1002; the protocol
-            // (and our contract) says 4403 Forbidden.
-            let sink = sink.with(|message: Message| async move {
-                Ok::<_, axum::Error>(match message {
-                    Message::Close(Some(frame)) if frame.reason.as_str() == FORBIDDEN => {
-                        Message::Close(Some(CloseFrame {
-                            code: 4403,
-                            reason: FORBIDDEN.into(),
-                        }))
-                    }
-                    other => other,
-                })
+        .on_upgrade(move |socket| serve(state, socket, protocol, request_id, ip))
+}
+
+/// Serves one GraphQL WebSocket until the client leaves or the server stops.
+async fn serve(
+    state: AppState,
+    socket: WebSocket,
+    protocol: GraphQLProtocol,
+    request_id: String,
+    ip: IpAddr,
+) {
+    let (sink, stream) = socket.split();
+    let sink = Arc::new(Mutex::new(sink));
+    let outgoing = futures_util::sink::unfold(sink.clone(), |sink, message: Message| async move {
+        sink.lock().await.send(forbidden_as_4403(message)).await?;
+        Ok::<_, axum::Error>(sink)
+    });
+    // On shutdown the incoming side ends, which ends the protocol loop; then we close.
+    let services = state.services.clone();
+    let incoming = stream.take_until(async move { services.lifecycle.stopped().await });
+    let services = state.services.clone();
+    GraphQLWebSocket::new_with_pair(outgoing, incoming, state.schema.clone(), protocol)
+        .on_connection_init(move |payload| async move {
+            let viewer = client::viewer_from_authorization(authorization(&payload), &services.jwt)
+                .await
+                .map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
+            let mut data = Data::default();
+            data.insert(RequestInfo {
+                viewer,
+                request_id,
+                budget_key: client::budget_key(viewer.as_ref(), ip),
+                budget: Default::default(),
             });
-            let services = state.services.clone();
-            GraphQLWebSocket::new_with_pair(sink, stream, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let viewer =
-                        client::viewer_from_authorization(authorization(&payload), &services.jwt)
-                            .await
-                            .map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
-                    let mut data = Data::default();
-                    data.insert(RequestInfo {
-                        viewer,
-                        request_id,
-                        budget_key: client::budget_key(
-                            viewer.as_ref(),
-                            std::net::Ipv4Addr::UNSPECIFIED.into(),
-                        ),
-                        budget: Default::default(),
-                    });
-                    data.insert(Loaders::new(services.db.clone(), viewer, None));
-                    Ok(data)
-                })
-                .serve()
-                .await;
+            data.insert(Loaders::new(services.db.clone(), viewer, None));
+            Ok(data)
         })
+        .serve()
+        .await;
+    if state.services.lifecycle.is_draining() {
+        let close = Message::Close(Some(CloseFrame {
+            code: 1001,
+            reason: "server shutting down".into(),
+        }));
+        let _ = sink.lock().await.send(close).await;
+    }
+}
+
+/// async-graphql closes a refused `connection_init` with 1002; the protocol (and our
+/// contract) says 4403 Forbidden.
+fn forbidden_as_4403(message: Message) -> Message {
+    match message {
+        Message::Close(Some(frame)) if frame.reason.as_str() == FORBIDDEN => {
+            Message::Close(Some(CloseFrame {
+                code: 4403,
+                reason: FORBIDDEN.into(),
+            }))
+        }
+        other => other,
+    }
 }
 
 /// The `Authorization` value of a `connection_init` payload (any capitalisation, at the

@@ -54,6 +54,9 @@ impl ExtensionFactory for Guard {
 #[derive(Default)]
 struct RunState {
     operation_name: Option<String>,
+    /// The request's caller, kept from `parse_query`: the `request` hook's context was
+    /// made before the request's data was attached, so it cannot see it.
+    info: Option<RequestInfo>,
     analysis: Option<Analysis>,
     /// Points charged up front (0 when nothing was charged).
     charged: u32,
@@ -160,6 +163,7 @@ impl GuardRun {
             };
         self.check(&analysis)?;
         if let Some(info) = ctx.data_opt::<RequestInfo>() {
+            self.state().info = Some(info.clone());
             self.charge(info, &analysis).await?;
         }
         self.state().analysis = Some(analysis);
@@ -181,9 +185,15 @@ impl GuardRun {
             record(info, status);
             return Ok(());
         }
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.operation_cost.observe(f64::from(cost));
+        }
         let status = self.budget.charge(&info.budget_key, cost).await;
         record(info, status);
         if !status.allowed {
+            if let Some(metrics) = crate::metrics::get() {
+                metrics.rate_limited.with_label_values(&["budget"]).inc();
+            }
             let wait = (status.reset_at - chrono::Utc::now()).num_seconds().max(1);
             let mut err = coded_error(
                 Code::RateLimited,
@@ -289,9 +299,8 @@ impl Extension for GuardRun {
         match dry_run {
             // Priced, not run: answer only `rateLimit`.
             Some(fields) => {
-                let status = ctx
-                    .data_opt::<RequestInfo>()
-                    .and_then(|info| *info.budget.lock().unwrap_or_else(|p| p.into_inner()));
+                let info = self.state().info.clone();
+                let status = info.as_ref().and_then(RequestInfo::budget_status);
                 Response::new(dry_run_data(&fields, status))
             }
             None => next.run(ctx, operation_name).await,
@@ -300,15 +309,16 @@ impl Extension for GuardRun {
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        let (charged, floor, estimate) = {
+        let (charged, floor, estimate, info) = {
             let state = self.state();
             (
                 state.charged,
                 state.floor,
                 state.analysis.as_ref().map(|a| a.estimate),
+                state.info.clone(),
             )
         };
-        let Some(info) = ctx.data_opt::<RequestInfo>() else {
+        let Some(info) = info.as_ref() else {
             return response;
         };
         if charged > 0 {

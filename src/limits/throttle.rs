@@ -79,6 +79,9 @@ pub fn spawn_cleanup(config: Arc<ThrottleConfig>) {
 }
 
 fn refusal(error: &GovernorError, burst: u32) -> Response {
+    if let Some(metrics) = crate::metrics::get() {
+        metrics.rate_limited.with_label_values(&["ip"]).inc();
+    }
     let (status, wait) = match error {
         GovernorError::TooManyRequests { wait_time, .. } => {
             (StatusCode::TOO_MANY_REQUESTS, (*wait_time).max(1))

@@ -392,3 +392,100 @@ pub fn pluck(list: &Value, field: &str) -> Vec<String> {
         })
         .collect()
 }
+
+// ---------------------------------------------------------------------------------------
+// Helpers for the guard-rail tests (guard, budget, persisted, jwks, fuzz).
+
+/// The numeric value of a response header, failing the test when it is missing.
+pub fn header_number(res: &Gql, name: &str) -> i64 {
+    res.headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header (status {}): {}", res.status, res.body))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("{name} is not a number: {e}"))
+}
+
+/// The numeric row id behind a `User` global id (`base64("User:<id>")`).
+pub fn user_row_id(global: &str) -> i64 {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(global)
+        .unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let (kind, id) = text.split_once(':').unwrap();
+    assert_eq!(kind, "User", "{global} is not a user id");
+    id.parse().unwrap()
+}
+
+/// A fresh database for a test that starts server processes itself: the variables that
+/// point a process at it, and (dropped with this value) the PostgreSQL schema or SQLite
+/// directory behind it.
+pub struct ScratchDatabase {
+    pub env: Vec<(String, String)>,
+    _database: TestDatabase,
+}
+
+/// A fresh database on `backend`; `None` when the backend is not configured (skipped).
+pub async fn scratch_database(backend: Backend) -> Option<ScratchDatabase> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            Some(ScratchDatabase {
+                env: vec![("DATABASE_URL".into(), url)],
+                _database: TestDatabase::Sqlite(dir),
+            })
+        }
+        Backend::Postgres => {
+            let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+                assert!(
+                    !require_services(),
+                    "GATEHOUSE_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not set"
+                );
+                eprintln!("skipped: TEST_DATABASE_URL is not set");
+                return None;
+            };
+            let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is not reachable: {e}"));
+            use sea_orm::ConnectionTrait;
+            admin
+                .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .unwrap();
+            Some(ScratchDatabase {
+                env: vec![
+                    ("DATABASE_URL".into(), url.clone()),
+                    ("GATEHOUSE_DATABASE_SCHEMA".into(), schema.clone()),
+                    ("GATEHOUSE_DB_MAX_CONNECTIONS".into(), "5".into()),
+                ],
+                _database: TestDatabase::Postgres { url, schema },
+            })
+        }
+    }
+}
+
+/// Like [`backend_tests!`], for tests that show a known server bug: each `"reason" => name`
+/// pair declares both variants ignored with that reason, so they run with `--ignored`.
+#[macro_export]
+macro_rules! backend_bug_tests {
+    ($($reason:literal => $name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = $reason]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = $reason]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}

@@ -18,7 +18,7 @@ impl Loader<i64> for UserById {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        gate::batch_started();
+        gate::batch_started("users", keys.len());
         let rows = store::users::find_users(&self.0.db, keys).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
@@ -32,7 +32,7 @@ impl Loader<i64> for PostById {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        gate::batch_started();
+        gate::batch_started("posts", keys.len());
         let rows = store::posts::find_posts(&self.0.db, keys, self.0.visibility).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
@@ -46,7 +46,7 @@ impl Loader<i64> for CommentById {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        gate::batch_started();
+        gate::batch_started("comments", keys.len());
         let rows = store::comments::find_comments(&self.0.db, keys, self.0.visibility).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
@@ -60,7 +60,7 @@ impl Loader<i64> for TagById {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        gate::batch_started();
+        gate::batch_started("tags", keys.len());
         let rows = store::tags::find_tags(&self.0.db, keys).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
@@ -74,7 +74,7 @@ impl Loader<i64> for TagsByPost {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        gate::batch_started();
+        gate::batch_started("tags_by_post", keys.len());
         let mut found = store::tags::tags_for_posts(&self.0.db, keys).await?;
         Ok(keys
             .iter()

@@ -30,7 +30,7 @@ impl Loader<CountKey> for Counts {
     type Error = AppError;
 
     async fn load(&self, keys: &[CountKey]) -> Result<HashMap<CountKey, i64>, Self::Error> {
-        gate::batch_started();
+        gate::batch_started("counts", keys.len());
         let (mut comments, mut likes, mut authors, mut tags) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for key in keys {
@@ -89,7 +89,7 @@ impl Loader<i64> for ViewerLikes {
     type Error = AppError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, bool>, Self::Error> {
-        gate::batch_started();
+        gate::batch_started("viewer_likes", keys.len());
         let Some(viewer) = self.0.viewer else {
             return Ok(keys.iter().map(|id| (*id, false)).collect());
         };

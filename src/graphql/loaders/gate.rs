@@ -150,10 +150,17 @@ tokio::task_local! {
     static CURRENT: Arc<Running>;
 }
 
-/// Called by every loader as it starts: its batch has taken its keys. Outside a gated batch
-/// (subscriptions) it does nothing.
-pub fn batch_started() {
+/// Called by every loader as it starts with its `keys`: its batch has taken its keys (the
+/// request may go on), and the batch size is recorded. Outside a gated batch
+/// (subscriptions) only the size is recorded.
+pub fn batch_started(loader: &'static str, keys: usize) {
     let _ = CURRENT.try_with(|running| running.mark_started());
+    if let Some(metrics) = crate::metrics::get() {
+        metrics
+            .batch_size
+            .with_label_values(&[loader])
+            .observe(keys as f64);
+    }
 }
 
 /// Wakes the request and records that it has work to do.
@@ -250,11 +257,11 @@ mod tests {
                 let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
                 let (r1, r2) = (runs.clone(), runs.clone());
                 let a = tokio::spawn(first.run(async move {
-                    batch_started();
+                    batch_started("test", 1);
                     r1.fetch_add(1, Ordering::SeqCst);
                 }));
                 let b = tokio::spawn(second.run(async move {
-                    batch_started();
+                    batch_started("test", 1);
                     r2.fetch_add(1, Ordering::SeqCst);
                 }));
                 // Not admitted while this poll is still running.

@@ -25,6 +25,7 @@ pub use gate::Gate;
 pub use pages::{CommentPageKey, CommentPages, PostPageKey, PostPages};
 
 use crate::auth::{self, Viewer};
+use crate::db::{RequestStats, REQUEST_STATS};
 use crate::store::visibility::Visibility;
 
 /// What every loader of one request shares.
@@ -39,6 +40,8 @@ pub struct Scope {
 
 /// The loaders of one request.
 pub struct Loaders {
+    /// What the loaders share: the connection read, the viewer.
+    pub scope: Arc<Scope>,
     /// `users` by id.
     pub users: DataLoader<UserById>,
     /// Visible `posts` by id.
@@ -63,7 +66,11 @@ impl Loaders {
     /// Loaders reading `db` on behalf of `viewer`. With a `gate` (HTTP requests, whose
     /// future is wrapped in [`gate::Tracked`]) a batch runs as soon as the request waits
     /// for data; without one (subscriptions) after async-graphql's short default delay.
-    pub fn new(db: DatabaseConnection, viewer: Option<Viewer>, gate: Option<Arc<Gate>>) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        viewer: Option<Viewer>,
+        gate: Option<(Arc<Gate>, Arc<RequestStats>)>,
+    ) -> Self {
         let scope = Arc::new(Scope {
             db,
             visibility: auth::visibility(viewer.as_ref()),
@@ -71,6 +78,7 @@ impl Loaders {
         });
         let s = || scope.clone();
         Self {
+            scope: scope.clone(),
             users: loader(UserById(s()), &gate),
             posts: loader(PostById(s()), &gate),
             comments: loader(CommentById(s()), &gate),
@@ -84,15 +92,19 @@ impl Loaders {
     }
 }
 
-/// A batching (never caching) DataLoader whose batches pass through `gate`.
-fn loader<T: Send + Sync + 'static>(inner: T, gate: &Option<Arc<Gate>>) -> DataLoader<T> {
+/// A batching (never caching) DataLoader whose batches pass through `gate` and count
+/// their statements in the request's stats.
+fn loader<T: Send + Sync + 'static>(
+    inner: T,
+    gate: &Option<(Arc<Gate>, Arc<RequestStats>)>,
+) -> DataLoader<T> {
     match gate {
         None => DataLoader::new(inner, tokio::spawn),
-        Some(gate) => {
-            let gate = gate.clone();
+        Some((gate, stats)) => {
+            let (gate, stats) = (gate.clone(), stats.clone());
             let spawner = move |batch: BoxFuture<'static, ()>| {
                 let admission = gate.enqueue();
-                tokio::spawn(admission.run(batch))
+                tokio::spawn(REQUEST_STATS.scope(stats.clone(), admission.run(batch)))
             };
             // The gate decides when; the built-in timer would only add latency.
             DataLoader::new(inner, spawner).delay(Duration::ZERO)

@@ -37,7 +37,7 @@ impl Loader<PostPageKey> for PostPages {
         &self,
         keys: &[PostPageKey],
     ) -> Result<HashMap<PostPageKey, Self::Value>, Self::Error> {
-        gate::batch_started();
+        gate::batch_started("post_pages", keys.len());
         let mut groups: HashMap<(PostParent, Option<&PostKey>, u64), Vec<i64>> = HashMap::new();
         for key in keys {
             groups
@@ -86,7 +86,7 @@ impl Loader<CommentPageKey> for CommentPages {
         &self,
         keys: &[CommentPageKey],
     ) -> Result<HashMap<CommentPageKey, Self::Value>, Self::Error> {
-        gate::batch_started();
+        gate::batch_started("comment_pages", keys.len());
         let mut groups: HashMap<(Option<&CommentKey>, u64), Vec<i64>> = HashMap::new();
         for key in keys {
             groups
