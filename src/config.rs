@@ -54,6 +54,9 @@ pub struct Limits {
     pub max_directives: usize,
     /// `GATEHOUSE_MAX_QUERY_BYTES`: length of one GraphQL document.
     pub max_query_bytes: usize,
+    /// `GATEHOUSE_MAX_SUBSCRIPTIONS`: open subscriptions per token (per IP when anonymous)
+    /// on one replica.
+    pub max_subscriptions: usize,
     /// `GATEHOUSE_MAX_BATCH`: operations in one batched request.
     pub max_batch: usize,
     /// `GATEHOUSE_MAX_BODY_BYTES`: request body size.
@@ -206,6 +209,7 @@ impl Settings {
                 max_root_fields: env.parse("GATEHOUSE_MAX_ROOT_FIELDS", 20)?,
                 max_directives: env.parse("GATEHOUSE_MAX_DIRECTIVES", 50)?,
                 max_query_bytes: env.parse("GATEHOUSE_MAX_QUERY_BYTES", 32 * 1024)?,
+                max_subscriptions: env.parse("GATEHOUSE_MAX_SUBSCRIPTIONS", 25)?,
                 max_batch: env.parse("GATEHOUSE_MAX_BATCH", 10)?,
                 max_body_bytes: env.parse("GATEHOUSE_MAX_BODY_BYTES", 256 * 1024)?,
                 request_timeout: Duration::from_millis(

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{spawn_app, Backend, TestApp};
+use common::{spawn_app, spawn_app_with, Backend, TestApp};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -205,7 +205,44 @@ async fn subscribing_to_a_draft_you_cannot_see_is_not_found(backend: Backend) {
     assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND", "{message}");
 }
 
+async fn open_subscriptions_per_token_are_capped(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &[("GATEHOUSE_MAX_SUBSCRIPTIONS", "1")]).await else {
+        return;
+    };
+    let (token, _) = app.register("watcher").await;
+    let mut socket = connect(&app).await;
+    init(&mut socket, Some(&token)).await;
+    let query = "subscription { postPublished { id } }";
+    subscribe(&mut socket, "1", query, json!({})).await;
+    subscribe(&mut socket, "2", query, json!({})).await;
+    let refused = next(&mut socket)
+        .await
+        .expect("the second subscription is refused");
+    assert_eq!(refused["id"], "2", "{refused}");
+    let errors = if refused["type"] == "error" {
+        refused["payload"].clone()
+    } else {
+        refused["payload"]["errors"].clone()
+    };
+    assert_eq!(errors[0]["extensions"]["code"], "RATE_LIMITED", "{refused}");
+    // Completing the first frees its place: a new one is accepted and receives events.
+    send(&mut socket, json!({"id": "1", "type": "complete"})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    subscribe(&mut socket, "3", query, json!({})).await;
+    let id = app.create_post(&token, "Fresh", true, &[]).await;
+    loop {
+        let message = next(&mut socket)
+            .await
+            .expect("an event for the third subscription");
+        if message["type"] == "next" && message["id"] == "3" {
+            assert_eq!(message["payload"]["data"]["postPublished"]["id"], json!(id));
+            break;
+        }
+    }
+}
+
 backend_tests!(
+    open_subscriptions_per_token_are_capped,
     a_subscriber_receives_comments_added_to_the_post,
     anonymous_subscribers_see_posts_as_they_are_published,
     a_bad_token_in_connection_init_closes_with_4403,

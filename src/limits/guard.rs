@@ -6,15 +6,18 @@
 //! aliases, root fields, directives and the cost estimate ([`analysis`]), then the budget.
 //! Every refusal happens before execution, so it costs no SQL.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextRequest,
+    NextRequest, NextSubscribe,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Request, Response, ServerError, ServerResult, Value, Variables};
 use chrono::SecondsFormat;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt as _;
 
 use super::analysis::{self, brace_depth, objects_in, Analysis, Invalid};
 use super::budget::{Budget, BudgetStatus};
@@ -32,12 +35,21 @@ pub const QUERY_FLOOR: u32 = 1;
 pub struct Guard {
     limits: Arc<Limits>,
     budget: Arc<dyn Budget>,
+    open: OpenSubscriptions,
 }
+
+/// Open subscriptions per budget key on this replica (the cap is per replica: a
+/// subscription lives on the replica that holds its socket).
+type OpenSubscriptions = Arc<Mutex<HashMap<String, usize>>>;
 
 impl Guard {
     /// A guard enforcing `limits` and charging `budget`.
     pub fn new(limits: Arc<Limits>, budget: Arc<dyn Budget>) -> Self {
-        Self { limits, budget }
+        Self {
+            limits,
+            budget,
+            open: OpenSubscriptions::default(),
+        }
     }
 }
 
@@ -46,7 +58,8 @@ impl ExtensionFactory for Guard {
         Arc::new(GuardRun {
             limits: self.limits.clone(),
             budget: self.budget.clone(),
-            state: Mutex::default(),
+            open: self.open.clone(),
+            state: Arc::default(),
         })
     }
 }
@@ -60,6 +73,8 @@ struct RunState {
     analysis: Option<Analysis>,
     /// Points charged up front (0 when nothing was charged).
     charged: u32,
+    /// The budget key of the open subscription this run counts, if any.
+    open_key: Option<String>,
     floor: u32,
 }
 
@@ -67,12 +82,42 @@ struct RunState {
 struct GuardRun {
     limits: Arc<Limits>,
     budget: Arc<dyn Budget>,
-    state: Mutex<RunState>,
+    open: OpenSubscriptions,
+    state: Arc<Mutex<RunState>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl GuardRun {
     fn state(&self) -> std::sync::MutexGuard<'_, RunState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
+    }
+
+    /// Counts a new subscription of `key` against the per-token cap.
+    fn open_subscription(&self, key: &str) -> ServerResult<()> {
+        let mut open = lock(&self.open);
+        let count = open.entry(key.to_owned()).or_default();
+        if *count >= self.limits.max_subscriptions {
+            if let Some(metrics) = crate::metrics::get() {
+                metrics
+                    .rate_limited
+                    .with_label_values(&["subscriptions"])
+                    .inc();
+            }
+            return Err(coded_error(
+                Code::RateLimited,
+                format!(
+                    "{} subscriptions are open for this token; the limit is {}",
+                    *count, self.limits.max_subscriptions
+                ),
+            ));
+        }
+        *count += 1;
+        drop(open);
+        self.state().open_key = Some(key.to_owned());
+        Ok(())
     }
 
     /// The document-level limits; `Err` is the refusal.
@@ -164,6 +209,9 @@ impl GuardRun {
         self.check(&analysis)?;
         if let Some(info) = ctx.data_opt::<RequestInfo>() {
             self.state().info = Some(info.clone());
+            if analysis.kind == Some(OperationType::Subscription) {
+                self.open_subscription(&info.budget_key)?;
+            }
             self.charge(info, &analysis).await?;
         }
         self.state().analysis = Some(analysis);
@@ -284,6 +332,44 @@ impl Extension for GuardRun {
         }
     }
 
+    /// Subscriptions pay when they start (in `parse_query`) and then for every event they
+    /// deliver (its objects, at least 1); an event over budget is replaced by a
+    /// `RATE_LIMITED` error. The stream's end releases its slot under the per-token cap.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let slot = Arc::new(SubscriptionSlot {
+            open: self.open.clone(),
+            state: self.state.clone(),
+        });
+        let (budget, state) = (self.budget.clone(), self.state.clone());
+        next.run(ctx, stream)
+            .then(move |mut response| {
+                let (budget, state, slot) = (budget.clone(), state.clone(), slot.clone());
+                async move {
+                    let _slot = slot;
+                    let info = lock(&state).info.clone();
+                    if let (Some(info), true) = (info, response.errors.is_empty()) {
+                        let cost = u32::try_from(objects_in(&response.data))
+                            .unwrap_or(u32::MAX)
+                            .max(QUERY_FLOOR);
+                        let status = budget.charge(&info.budget_key, cost).await;
+                        if !status.allowed {
+                            response = Response::from_errors(vec![coded_error(
+                                Code::RateLimited,
+                                "the budget cannot pay for this event; it was dropped",
+                            )]);
+                        }
+                    }
+                    response
+                }
+            })
+            .boxed()
+    }
+
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -350,6 +436,27 @@ impl Extension for GuardRun {
             );
         }
         response
+    }
+}
+
+/// Releases a subscription's place under the per-token cap when its stream ends.
+struct SubscriptionSlot {
+    open: OpenSubscriptions,
+    state: Arc<Mutex<RunState>>,
+}
+
+impl Drop for SubscriptionSlot {
+    fn drop(&mut self) {
+        let Some(key) = lock(&self.state).open_key.take() else {
+            return;
+        };
+        let mut open = lock(&self.open);
+        if let Some(count) = open.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&key);
+            }
+        }
     }
 }
 
