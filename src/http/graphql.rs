@@ -340,11 +340,15 @@ fn select_operation(request: &mut Request) -> Result<Option<OperationType>, Stri
     let Ok(document) = request.parsed_query() else {
         return Ok(None);
     };
+    let mut implied_name = None;
     let operation = match (&document.operations, name) {
         (DocumentOperations::Single(operation), None) => operation,
         (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            match operations.values().next() {
-                Some(operation) => operation,
+            match operations.iter().next() {
+                Some((name, operation)) => {
+                    implied_name = Some(name.to_string());
+                    operation
+                }
                 None => return Ok(None),
             }
         }
@@ -363,7 +367,12 @@ fn select_operation(request: &mut Request) -> Result<Option<OperationType>, Stri
             }
         }
     };
-    Ok(Some(operation.node.ty))
+    let kind = operation.node.ty;
+    // The one named operation of a document names the request (for metrics and logs).
+    if implied_name.is_some() {
+        request.operation_name = implied_name;
+    }
+    Ok(Some(kind))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
