@@ -376,16 +376,7 @@ fn select_operation(request: &mut Request) -> Result<Option<OperationType>, Stri
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
+    super::content_type(headers)
         .is_some_and(|v| v == "application/json" || v == "application/graphql-response+json")
 }
 

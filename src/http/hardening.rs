@@ -79,22 +79,12 @@ pub fn forces_preflight(headers: &HeaderMap) -> bool {
     let named = ["apollo-require-preflight", "x-apollo-operation-name"]
         .iter()
         .any(|name| headers.get(*name).is_some_and(|v| !v.is_empty()));
-    let non_simple_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .is_some_and(|v| {
-            !matches!(
-                v.as_str(),
-                "text/plain" | "multipart/form-data" | "application/x-www-form-urlencoded"
-            )
-        });
+    let non_simple_type = super::content_type(headers).is_some_and(|v| {
+        !matches!(
+            v.as_str(),
+            "text/plain" | "multipart/form-data" | "application/x-www-form-urlencoded"
+        )
+    });
     named || non_simple_type
 }
 

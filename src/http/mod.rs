@@ -24,6 +24,20 @@ use crate::services::Services;
 /// The request id header, echoed when the caller sends one and generated otherwise.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The media type of a request's `Content-Type`, lower-cased, without parameters.
+pub fn content_type(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
