@@ -31,10 +31,17 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    // Redis is reported, never required: without it replicas fall back to in-process.
+    let redis = match &state.services.redis {
+        None => "not configured",
+        Some(redis) if redis.is_up() => "ok",
+        Some(_) => "degraded: using in-process fallbacks",
+    };
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not ready" },
         "database": if database { "ok" } else { "unreachable" },
         "migrations": if migrations { "applied" } else { "pending" },
+        "redis": redis,
     });
     (status, Json(body)).into_response()
 }
