@@ -594,8 +594,4 @@ backend_tests!(
     graphql_responses_carry_security_headers,
 );
 
-backend_bug_tests!(
-    "BUG: GET /graphql refuses a hash-only APQ request with BAD_USER_INPUT \"a `query` \
-     parameter is required\" instead of PERSISTED_QUERY_NOT_FOUND / the stored document"
-        => apq_registers_a_document_over_get_then_serves_it_by_hash,
-);
+backend_tests!(apq_registers_a_document_over_get_then_serves_it_by_hash,);

@@ -37,8 +37,13 @@ pub struct Claims {
     /// admin); Gatehouse's own tokens use `role`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
-    /// Issued at (seconds).
+    /// Issued at (seconds); optional (RFC 7519), so provider tokens without it pass.
+    #[serde(default)]
     pub iat: i64,
+    /// Audience, written when `JWT_AUDIENCE` is set (and then required). A string or an
+    /// array of strings; jsonwebtoken checks it, this only carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<serde_json::Value>,
     /// Not before (seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
@@ -55,6 +60,7 @@ pub struct JwtKeys {
     validation: Validation,
     jwks: Option<Arc<Jwks>>,
     issuer: String,
+    audience: Option<String>,
     ttl: Duration,
 }
 
@@ -137,6 +143,7 @@ impl JwtKeys {
                 .clone()
                 .map(|url| Arc::new(Jwks::new(url))),
             issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
             ttl: settings.ttl,
         })
     }
@@ -156,6 +163,7 @@ impl JwtKeys {
             },
             iss: self.issuer.clone(),
             roles: Vec::new(),
+            aud: self.audience.clone().map(serde_json::Value::String),
             iat: now,
             nbf: None,
             exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),

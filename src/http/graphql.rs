@@ -300,11 +300,12 @@ async fn prepare(
 fn get_request(uri: &Uri) -> Result<Request, &'static str> {
     let params: GetParams = serde_urlencoded::from_str(uri.query().unwrap_or_default())
         .map_err(|_| "malformed query string")?;
-    let query = params
-        .query
-        .filter(|q| !q.trim().is_empty())
-        .ok_or("a `query` parameter is required")?;
-    let mut request = Request::new(query);
+    // A persisted-query hash in `extensions` may stand in for the document.
+    let query = params.query.filter(|q| !q.trim().is_empty());
+    if query.is_none() && params.extensions.as_deref().is_none_or(str::is_empty) {
+        return Err("a `query` parameter is required");
+    }
+    let mut request = Request::new(query.unwrap_or_default());
     if let Some(name) = params.operation_name.filter(|n| !n.is_empty()) {
         request = request.operation_name(name);
     }

@@ -6,7 +6,6 @@
 
 use async_graphql::{BatchResponse, Response, ServerError};
 use axum::response::{IntoResponse, Response as HttpResponse};
-use chrono::Utc;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use crate::error::{coded_error, Code};
@@ -191,7 +190,7 @@ fn json(
 
 /// `RateLimit-Limit/Remaining/Reset`, and `Retry-After` when refused.
 pub fn rate_limit_headers(headers: &mut HeaderMap, budget: &BudgetStatus) {
-    let reset = (budget.reset_at - Utc::now()).num_seconds().max(0);
+    let reset = crate::limits::analysis::seconds_until(budget.reset_at);
     headers.insert("ratelimit-limit", HeaderValue::from(budget.limit));
     headers.insert("ratelimit-remaining", HeaderValue::from(budget.remaining));
     headers.insert("ratelimit-reset", HeaderValue::from(reset));

@@ -359,13 +359,68 @@ fn walk_fields(
     total
 }
 
-/// The actual cost of a response: the objects its data holds.
-pub fn objects_in(value: &Value) -> u64 {
+/// The actual cost of a response: the objects its data holds below the root (the root
+/// `data` object itself is not counted, as no estimate counts it).
+pub fn actual_cost(data: &Value) -> u64 {
+    match data {
+        Value::Object(map) => map.values().map(objects_in).sum(),
+        other => objects_in(other),
+    }
+}
+
+/// The objects a value holds, itself included.
+fn objects_in(value: &Value) -> u64 {
     match value {
         Value::Object(map) => 1 + map.values().map(objects_in).sum::<u64>(),
         Value::List(items) => items.iter().map(objects_in).sum(),
         _ => 0,
     }
+}
+
+/// Whole seconds until `at`, rounded up: a client that waits this long is past it.
+pub fn seconds_until(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    let millis = (at - chrono::Utc::now()).num_milliseconds().max(0);
+    (millis + 999) / 1000
+}
+
+/// True when a document's fragments spread each other in a cycle.
+pub fn has_fragment_cycle(document: &ExecutableDocument) -> bool {
+    fn spreads(set: &SelectionSet, out: &mut Vec<String>) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(f) => spreads(&f.node.selection_set.node, out),
+                Selection::InlineFragment(i) => spreads(&i.node.selection_set.node, out),
+                Selection::FragmentSpread(s) => out.push(s.node.fragment_name.node.to_string()),
+            }
+        }
+    }
+    fn visit(
+        name: &str,
+        document: &ExecutableDocument,
+        path: &mut Vec<String>,
+        done: &mut std::collections::HashSet<String>,
+    ) -> bool {
+        if path.iter().any(|p| p == name) {
+            return true;
+        }
+        if !done.insert(name.to_owned()) {
+            return false;
+        }
+        let Some(fragment) = document.fragments.get(name) else {
+            return false;
+        };
+        let mut next = Vec::new();
+        spreads(&fragment.node.selection_set.node, &mut next);
+        path.push(name.to_owned());
+        let cyclic = next.iter().any(|n| visit(n, document, path, done));
+        path.pop();
+        cyclic
+    }
+    let mut done = std::collections::HashSet::new();
+    document
+        .fragments
+        .keys()
+        .any(|name| visit(name.as_str(), document, &mut Vec::new(), &mut done))
 }
 
 /// The deepest `{` nesting of a document's text, ignoring strings and comments: a cheap

@@ -19,7 +19,7 @@ use chrono::SecondsFormat;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt as _;
 
-use super::analysis::{self, brace_depth, objects_in, Analysis, Invalid};
+use super::analysis::{self, actual_cost, brace_depth, seconds_until, Analysis, Invalid};
 use super::budget::{Budget, BudgetStatus};
 use crate::config::Limits;
 use crate::error::{coded_error, Code};
@@ -185,7 +185,27 @@ impl GuardRun {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         precheck(query, &self.limits)?;
-        let document = next.run(ctx, query, variables).await?;
+        let document = next.run(ctx, query, variables).await.map_err(|mut err| {
+            // async-graphql's own recursion limit runs inside parsing, before our analysis:
+            // give its refusal the code our analysis would have given.
+            if err.message.contains("recursion depth") {
+                let cyclic = async_graphql::parser::parse_query(query)
+                    .is_ok_and(|doc| analysis::has_fragment_cycle(&doc));
+                err = coded_error(
+                    if cyclic {
+                        Code::GraphqlValidationFailed
+                    } else {
+                        Code::QueryTooDeep
+                    },
+                    if cyclic {
+                        "a fragment spreads itself"
+                    } else {
+                        "the query is nested too deep"
+                    },
+                );
+            }
+            err
+        })?;
         let operation_name = self.state().operation_name.clone();
         let registry = &ctx.schema_env.registry;
         let analysis =
@@ -242,7 +262,7 @@ impl GuardRun {
             if let Some(metrics) = crate::metrics::get() {
                 metrics.rate_limited.with_label_values(&["budget"]).inc();
             }
-            let wait = (status.reset_at - chrono::Utc::now()).num_seconds().max(1);
+            let wait = seconds_until(status.reset_at).max(1);
             let mut err = coded_error(
                 Code::RateLimited,
                 format!(
@@ -353,7 +373,7 @@ impl Extension for GuardRun {
                     let _slot = slot;
                     let info = lock(&state).info.clone();
                     if let (Some(info), true) = (info, response.errors.is_empty()) {
-                        let cost = u32::try_from(objects_in(&response.data))
+                        let cost = u32::try_from(actual_cost(&response.data))
                             .unwrap_or(u32::MAX)
                             .max(QUERY_FLOOR);
                         let status = budget.charge(&info.budget_key, cost).await;
@@ -408,7 +428,7 @@ impl Extension for GuardRun {
             return response;
         };
         if charged > 0 {
-            let actual = u32::try_from(objects_in(&response.data))
+            let actual = u32::try_from(actual_cost(&response.data))
                 .unwrap_or(u32::MAX)
                 .max(floor)
                 .min(charged);
@@ -422,10 +442,16 @@ impl Extension for GuardRun {
         }
         let status = *info.budget.lock().unwrap_or_else(|p| p.into_inner());
         if let (Some(estimate), Some(status)) = (estimate, status) {
+            // What was charged up front: the estimate, raised to the operation's floor.
+            let requested = if charged > 0 {
+                u64::from(charged)
+            } else {
+                estimate
+            };
             response.extensions.insert(
                 "cost".into(),
                 async_graphql::value!({
-                    "requestedQueryCost": estimate,
+                    "requestedQueryCost": requested,
                     "actualQueryCost": status.cost,
                     "throttleStatus": {
                         "maximumAvailable": status.limit,

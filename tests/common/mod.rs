@@ -467,25 +467,3 @@ pub async fn scratch_database(backend: Backend) -> Option<ScratchDatabase> {
         }
     }
 }
-
-/// Like [`backend_tests!`], for tests that show a known server bug: each `"reason" => name`
-/// pair declares both variants ignored with that reason, so they run with `--ignored`.
-#[macro_export]
-macro_rules! backend_bug_tests {
-    ($($reason:literal => $name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = $reason]
-                async fn sqlite() {
-                    super::$name($crate::common::Backend::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = $reason]
-                async fn postgres() {
-                    super::$name($crate::common::Backend::Postgres).await
-                }
-            }
-        )*
-    };
-}
