@@ -5,6 +5,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+source scripts/lib/local-server.sh
 
 # Install the pinned audit suite when node_modules is missing or older than the lock file
 # (npm ci writes node_modules/.package-lock.json, so its age tracks the last install).
@@ -15,18 +16,5 @@ if [ ! -f "$suite/node_modules/.package-lock.json" ] ||
   (cd "$suite" && npm ci --no-audit --no-fund)
 fi
 
-cargo build --quiet --bin gatehouse
-work="$(mktemp -d)"
-port="${PORT:-18766}"
-GATEHOUSE_ADDR="127.0.0.1:$port" DATABASE_URL="sqlite://$work/audit.db?mode=rwc" RUST_LOG=warn \
-  "${CARGO_TARGET_DIR:-target}/debug/gatehouse" serve >"$work/server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
-
-for _ in $(seq 60); do
-  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  sleep 1
-done
-curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/server.log"; exit 1; }
-
-GATEHOUSE_URL="http://127.0.0.1:$port" node "$suite/audit.mjs"
+start_local_server "${PORT:-18766}"
+node "$suite/audit.mjs"
