@@ -120,6 +120,8 @@ pub struct Settings {
     pub drain_delay: Duration,
     /// `GATEHOUSE_SHUTDOWN_GRACE_SECS`: then how long in-flight requests may finish.
     pub shutdown_grace: Duration,
+    /// `GATEHOUSE_WS_KEEPALIVE_SECS`: interval of the server's WebSocket pings.
+    pub ws_keepalive: Duration,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub otlp_endpoint: Option<String>,
     /// `RUST_LOG`.
@@ -189,6 +191,7 @@ impl Settings {
             debug_header: env.parse("GATEHOUSE_DEBUG_HEADER", false)?,
             drain_delay: Duration::from_secs(env.parse("GATEHOUSE_DRAIN_DELAY_SECS", 5)?),
             shutdown_grace: Duration::from_secs(env.parse("GATEHOUSE_SHUTDOWN_GRACE_SECS", 20)?),
+            ws_keepalive: Duration::from_secs(env.parse("GATEHOUSE_WS_KEEPALIVE_SECS", 25)?.max(1)),
             otlp_endpoint: env.string("OTEL_EXPORTER_OTLP_ENDPOINT"),
             log_filter: env.string("RUST_LOG").unwrap_or_else(|| "info".into()),
             jwt: JwtSettings {

@@ -241,7 +241,26 @@ async fn open_subscriptions_per_token_are_capped(backend: Backend) {
     }
 }
 
+async fn idle_sockets_get_keep_alive_pings(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &[("GATEHOUSE_WS_KEEPALIVE_SECS", "1")]).await else {
+        return;
+    };
+    let mut socket = connect(&app).await;
+    init(&mut socket, None).await;
+    let ping = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if matches!(message, Message::Ping(_)) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(ping, Ok(true), "a ping within 5 s on an idle socket");
+}
+
 backend_tests!(
+    idle_sockets_get_keep_alive_pings,
     open_subscriptions_per_token_are_capped,
     a_subscriber_receives_comments_added_to_the_post,
     anonymous_subscribers_see_posts_as_they_are_published,

@@ -74,6 +74,29 @@ async fn serve(
     // On shutdown the incoming side ends, which ends the protocol loop; then we close.
     let services = state.services.clone();
     let incoming = stream.take_until(async move { services.lifecycle.stopped().await });
+    // Keep-alive: a WebSocket ping every `GATEHOUSE_WS_KEEPALIVE_SECS` keeps idle subscriptions open through
+    // proxies and load balancers that drop quiet connections (clients answer pings on their
+    // own); a failed send means the socket is gone.
+    let pinger = {
+        let sink = sink.clone();
+        let every = state.services.settings.ws_keepalive;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if sink
+                    .lock()
+                    .await
+                    .send(Message::Ping(Default::default()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+    };
     let services = state.services.clone();
     GraphQLWebSocket::new_with_pair(outgoing, incoming, state.schema.clone(), protocol)
         .on_connection_init(move |payload| async move {
@@ -92,6 +115,7 @@ async fn serve(
         })
         .serve()
         .await;
+    pinger.abort();
     if state.services.lifecycle.is_draining() {
         let close = Message::Close(Some(CloseFrame {
             code: 1001,
