@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
@@ -108,11 +108,6 @@ pub async fn migrations_applied(db: &DatabaseConnection) -> anyhow::Result<bool>
         .await
         .context("reading migration status")?;
     Ok(pending.is_empty())
-}
-
-/// True on PostgreSQL, where the full-text index and `NULLS LAST` indexes exist.
-pub fn is_postgres(db: &DatabaseConnection) -> bool {
-    db.get_database_backend() == DatabaseBackend::Postgres
 }
 
 /// The URL with any password replaced, for messages.

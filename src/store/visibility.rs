@@ -33,13 +33,4 @@ impl Visibility {
             Visibility::All => {}
         }
     }
-
-    /// Whether a post by `author_id`, published or not, is visible.
-    pub fn allows(self, author_id: i64, published: bool) -> bool {
-        match self {
-            Visibility::Public => published,
-            Visibility::Author(id) => published || id == author_id,
-            Visibility::All => true,
-        }
-    }
 }
