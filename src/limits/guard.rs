@@ -123,42 +123,39 @@ impl GuardRun {
     /// The document-level limits; `Err` is the refusal.
     fn check(&self, analysis: &Analysis) -> Result<(), ServerError> {
         let l = &self.limits;
-        let refuse = |code, message: String| Err(coded_error(code, message));
-        if analysis.depth > l.max_depth {
-            return refuse(
+        let counts = [
+            (
+                analysis.depth,
+                l.max_depth,
                 Code::QueryTooDeep,
-                format!(
-                    "the query is nested {} deep; the limit is {}",
-                    analysis.depth, l.max_depth
-                ),
-            );
-        }
-        if analysis.aliases > l.max_aliases {
-            return refuse(
+                "levels of nesting",
+            ),
+            (
+                analysis.aliases,
+                l.max_aliases,
                 Code::QueryTooComplex,
-                format!(
-                    "{} aliases; the limit is {}",
-                    analysis.aliases, l.max_aliases
-                ),
-            );
-        }
-        if analysis.root_fields > l.max_root_fields {
-            return refuse(
+                "aliases",
+            ),
+            (
+                analysis.root_fields,
+                l.max_root_fields,
                 Code::QueryTooComplex,
-                format!(
-                    "{} root fields; the limit is {}",
-                    analysis.root_fields, l.max_root_fields
-                ),
-            );
-        }
-        if analysis.directives > l.max_directives {
-            return refuse(
+                "root fields",
+            ),
+            (
+                analysis.directives,
+                l.max_directives,
                 Code::QueryTooComplex,
-                format!(
-                    "{} directives; the limit is {}",
-                    analysis.directives, l.max_directives
-                ),
-            );
+                "directives",
+            ),
+        ];
+        for (found, limit, code, what) in counts {
+            if found > limit {
+                return Err(coded_error(
+                    code,
+                    format!("the query has {found} {what}; the limit is {limit}"),
+                ));
+            }
         }
         if analysis.estimate > l.max_complexity as u64 {
             let mut err = coded_error(

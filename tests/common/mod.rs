@@ -49,7 +49,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub services: Arc<Services>,
     pub backend: Backend,
-    _database: TestDatabase,
+    _database: ScratchDatabase,
 }
 
 /// A GraphQL response as the test sees it.
@@ -153,44 +153,17 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
     env.insert("RUST_LOG".into(), "warn".into());
     // Tests fire requests in bursts from one address; the throttle has tests of its own.
     env.insert("GATEHOUSE_IP_RATE_PER_SEC".into(), "0".into());
-    let database = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-            env.insert("DATABASE_URL".into(), url);
-            TestDatabase::Sqlite(dir)
+    let scratch = scratch_database(backend).await?;
+    env.extend(scratch.env.iter().cloned());
+    if backend == Backend::Postgres {
+        if let Some(redis) = redis_url() {
+            env.insert("REDIS_URL".into(), redis);
+            env.insert(
+                "GATEHOUSE_REDIS_PREFIX".into(),
+                format!("test_{}:", uuid::Uuid::new_v4().simple()),
+            );
         }
-        Backend::Postgres => {
-            let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-                assert!(
-                    !require_services(),
-                    "GATEHOUSE_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not set"
-                );
-                eprintln!("skipped: TEST_DATABASE_URL is not set");
-                return None;
-            };
-            let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
-            let admin = sea_orm::Database::connect(&url)
-                .await
-                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is not reachable: {e}"));
-            use sea_orm::ConnectionTrait;
-            admin
-                .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
-                .await
-                .unwrap();
-            env.insert("DATABASE_URL".into(), url.clone());
-            env.insert("GATEHOUSE_DATABASE_SCHEMA".into(), schema.clone());
-            env.insert("GATEHOUSE_DB_MAX_CONNECTIONS".into(), "5".into());
-            if let Some(redis) = redis_url() {
-                env.insert("REDIS_URL".into(), redis);
-                env.insert(
-                    "GATEHOUSE_REDIS_PREFIX".into(),
-                    format!("test_{}:", uuid::Uuid::new_v4().simple()),
-                );
-            }
-            TestDatabase::Postgres { url, schema }
-        }
-    };
+    }
     for (k, v) in overrides {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
@@ -217,7 +190,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
         client: reqwest::Client::new(),
         services,
         backend,
-        _database: database,
+        _database: scratch,
     })
 }
 
