@@ -9,6 +9,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::auth::jwt::JwtKeys;
+use crate::cache::Caches;
 use crate::config::Settings;
 use crate::db::{self, StatementCounter};
 use crate::events::{EventBus, LocalBus, RedisBus};
@@ -61,6 +62,11 @@ impl App {
             (Some(url), Some(redis)) => RedisBus::start(url.expose_secret(), redis.clone())?,
             _ => Arc::new(LocalBus::default()),
         };
+        let caches = Caches::start(
+            &settings.cache,
+            redis.clone(),
+            settings.redis_url.as_ref().map(|u| u.expose_secret()),
+        )?;
         let persisted = Persisted::new(
             settings.apq,
             settings.trusted_documents.as_deref(),
@@ -83,6 +89,7 @@ impl App {
             events,
             budget,
             redis,
+            caches,
             persisted,
             lifecycle: Lifecycle::default(),
             statements,

@@ -130,6 +130,32 @@ pub struct Settings {
     pub jwt: JwtSettings,
     /// Query and traffic limits.
     pub limits: Limits,
+    /// Entity and response caches.
+    pub cache: CacheSettings,
+}
+
+/// The entity cache (under the DataLoaders) and the response cache (anonymous queries).
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    /// `GATEHOUSE_ENTITY_CACHE`: cache rows and counts by id (default on).
+    pub entities: bool,
+    /// `GATEHOUSE_RESPONSE_CACHE`: cache whole responses of anonymous cacheable queries
+    /// (default on).
+    pub responses: bool,
+    /// `GATEHOUSE_CACHE_TTL_SECS`: lifetime of an entity in Redis. Writes invalidate
+    /// entries at once; the TTL only bounds memory and a write lost while Redis was away.
+    pub ttl: Duration,
+    /// `GATEHOUSE_RESPONSE_CACHE_TTL_SECS`: lifetime of a cached response in Redis.
+    pub response_ttl: Duration,
+    /// `GATEHOUSE_LOCAL_CACHE_TTL_MS`: lifetime of an entry in a replica's in-process tier,
+    /// the bound on its staleness should an invalidation message be lost (0 turns the
+    /// in-process tier off).
+    pub local_ttl: Duration,
+    /// `GATEHOUSE_LOCAL_CACHE_CAPACITY`: entries each in-process tier holds at most.
+    pub local_capacity: u64,
+    /// `GATEHOUSE_REPLICA_LAG_MS`: with a read replica, how long after a write its keys
+    /// are not refilled (the replica's lag bound; default 2000). 0 without a replica.
+    pub refill_hold: Duration,
 }
 
 /// A configuration value that could not be used; the message names the variable.
@@ -223,6 +249,21 @@ impl Settings {
                 ip_rate_per_sec: env.parse("GATEHOUSE_IP_RATE_PER_SEC", 100)?,
                 ip_burst: env.parse("GATEHOUSE_IP_BURST", 200)?,
                 trusted_proxies: env.list("GATEHOUSE_TRUSTED_PROXIES")?,
+            },
+            cache: CacheSettings {
+                entities: env.parse("GATEHOUSE_ENTITY_CACHE", true)?,
+                responses: env.parse("GATEHOUSE_RESPONSE_CACHE", true)?,
+                ttl: Duration::from_secs(env.parse("GATEHOUSE_CACHE_TTL_SECS", 300)?),
+                response_ttl: Duration::from_secs(
+                    env.parse("GATEHOUSE_RESPONSE_CACHE_TTL_SECS", 60)?,
+                ),
+                local_ttl: Duration::from_millis(env.parse("GATEHOUSE_LOCAL_CACHE_TTL_MS", 1000)?),
+                local_capacity: env.parse("GATEHOUSE_LOCAL_CACHE_CAPACITY", 50_000)?,
+                refill_hold: if env.string("DATABASE_REPLICA_URL").is_some() {
+                    Duration::from_millis(env.parse("GATEHOUSE_REPLICA_LAG_MS", 2000)?)
+                } else {
+                    Duration::ZERO
+                },
             },
         })
     }

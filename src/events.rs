@@ -2,7 +2,6 @@
 //! Redis implementation (for many replicas) plugs in behind the same interface.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use futures_util::stream::BoxStream;
@@ -100,42 +99,18 @@ impl RedisBus {
         let bus = Arc::new(Self {
             local: LocalBus::default(),
             redis,
-            channel,
+            channel: channel.clone(),
         });
-        let listener = Arc::downgrade(&bus);
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                let Some(bus) = listener.upgrade() else {
-                    return;
-                };
-                match bus.listen(&client).await {
-                    Ok(()) => backoff = Duration::from_millis(100),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "Redis event subscription lost; retrying")
-                    }
-                }
-                drop(bus);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        });
+        crate::redis::listen(client, channel, Arc::downgrade(&bus), |_| {}, Self::deliver);
         Ok(bus)
     }
 
-    /// Forwards Redis messages to local subscribers until the connection ends.
-    async fn listen(&self, client: &::redis::Client) -> ::redis::RedisResult<()> {
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(&self.channel).await?;
-        let mut messages = pubsub.into_on_message();
-        while let Some(message) = messages.next().await {
-            let payload: String = message.get_payload()?;
-            match serde_json::from_str::<Event>(&payload) {
-                Ok(event) => self.local.publish(event),
-                Err(err) => tracing::warn!(error = %err, "ignoring a malformed event"),
-            }
+    /// Forwards one Redis message to local subscribers.
+    fn deliver(&self, payload: &str) {
+        match serde_json::from_str::<Event>(payload) {
+            Ok(event) => self.local.publish(event),
+            Err(err) => tracing::warn!(error = %err, "ignoring a malformed event"),
         }
-        Ok(())
     }
 }
 

@@ -7,11 +7,12 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use deadpool_redis::{Config, Connection, Pool, Runtime};
+use futures_util::StreamExt as _;
 
 /// A Redis pool with a key prefix and fault tracking.
 #[derive(Clone)]
@@ -104,6 +105,60 @@ impl Redis {
             }
         }
     }
+}
+
+/// Listens to the pub/sub `channel` for as long as `target` lives, reconnecting with
+/// backoff when the connection is lost: `on_subscribed` runs after every (re)subscription
+/// (messages sent while disconnected are lost, so listeners resynchronise there), and
+/// `on_message` for every payload.
+pub fn listen<T: Send + Sync + 'static>(
+    client: redis::Client,
+    channel: String,
+    target: Weak<T>,
+    on_subscribed: fn(&T),
+    on_message: fn(&T, &str),
+) {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if target.strong_count() == 0 {
+                return;
+            }
+            match subscribe_once(&client, &channel, &target, on_subscribed, on_message).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(err) => {
+                    tracing::warn!(channel = %channel, error = %err, "Redis subscription lost; retrying");
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    });
+}
+
+/// One subscription, until the connection ends or `target` is dropped.
+async fn subscribe_once<T>(
+    client: &redis::Client,
+    channel: &str,
+    target: &Weak<T>,
+    on_subscribed: fn(&T),
+    on_message: fn(&T, &str),
+) -> redis::RedisResult<()> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(channel).await?;
+    match target.upgrade() {
+        Some(target) => on_subscribed(&target),
+        None => return Ok(()),
+    }
+    let mut messages = pubsub.into_on_message();
+    while let Some(message) = messages.next().await {
+        let Some(target) = target.upgrade() else {
+            return Ok(());
+        };
+        let payload: String = message.get_payload()?;
+        on_message(&target, &payload);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::auth::jwt::JwtKeys;
+use crate::cache::Caches;
 use crate::config::Settings;
 use crate::db::StatementCounter;
 use crate::events::EventBus;
@@ -29,6 +30,8 @@ pub struct Services {
     pub budget: Arc<dyn Budget>,
     /// The shared Redis, when `REDIS_URL` is set.
     pub redis: Option<Redis>,
+    /// Entity and response caches.
+    pub caches: Arc<Caches>,
     /// Persisted-operation policy (APQ, trusted documents).
     pub persisted: Persisted,
     /// Graceful-shutdown state.

@@ -17,7 +17,9 @@ const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
 
 /// A normal query that reaches the database.
-const NORMAL: &str = "{ posts(first: 5) { totalCount nodes { title author { username } } } }";
+/// `rateLimit` is never cached, so this always executes (and reaches the database).
+const NORMAL: &str =
+    "{ posts(first: 5) { totalCount nodes { title author { username } } } rateLimit { remaining } }";
 
 const SECRET: &str = "guard-test-secret-0123456789-0123456789";
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{spawn_app, Backend, TestApp};
+use common::{spawn_app_with, Backend, TestApp, NO_ENTITY_CACHE, NO_RESPONSE_CACHE};
 use entity::{comment, post, post_like, post_tag, tag, user};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::json;
@@ -144,7 +144,8 @@ async fn statements_for(app: &TestApp, token: Option<&str>, query: &str, n: i64)
 }
 
 async fn feed_statement_count_does_not_grow_with_the_page(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
+    // Batching is what is measured here: every request loads cold.
+    let Some(app) = spawn_app_with(backend, &[NO_RESPONSE_CACHE, NO_ENTITY_CACHE]).await else {
         return;
     };
     load_fixture(&app).await;
@@ -164,7 +165,8 @@ async fn feed_statement_count_does_not_grow_with_the_page(backend: Backend) {
 }
 
 async fn deep_statement_count_does_not_grow_with_the_page(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
+    // Batching is what is measured here: every request loads cold.
+    let Some(app) = spawn_app_with(backend, &[NO_RESPONSE_CACHE, NO_ENTITY_CACHE]).await else {
         return;
     };
     load_fixture(&app).await;

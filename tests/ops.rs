@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{spawn_app, spawn_app_with, Backend, Gql, TestApp};
+use common::{spawn_app, spawn_app_with, Backend, Gql, TestApp, NO_RESPONSE_CACHE};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -326,6 +326,7 @@ async fn production_hides_sql_unless_the_debug_header_is_enabled_and_sent(backen
         &[
             ("GATEHOUSE_ENV", "production"),
             ("GATEHOUSE_DEBUG_HEADER", "true"),
+            NO_RESPONSE_CACHE,
         ],
     )
     .await

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{spawn_app, spawn_app_with, Backend, Gql, TestApp};
+use common::{spawn_app, spawn_app_with, Backend, Gql, TestApp, NO_RESPONSE_CACHE};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -66,7 +66,8 @@ fn assert_not_found(res: &Gql, what: &str) {
 
 /// An app with one published post.
 async fn app_with_a_post(backend: Backend) -> Option<TestApp> {
-    let app = spawn_app(backend).await?;
+    // The tests check that stored documents run, not that answers are cached.
+    let app = spawn_app_with(backend, &[NO_RESPONSE_CACHE]).await?;
     let (token, _) = app.register("ada").await;
     app.create_post(&token, "Hello", true, &[]).await;
     Some(app)

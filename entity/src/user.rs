@@ -3,7 +3,7 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -14,6 +14,8 @@ pub struct Model {
     pub email: String,
     pub display_name: String,
     pub bio: Option<String>,
+    // Never serialised: cached copies of a user (Redis) must not carry the hash.
+    #[serde(skip)]
     pub password_hash: String,
     pub role: String,
     pub created_at: DateTimeUtc,

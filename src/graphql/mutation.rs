@@ -1,5 +1,7 @@
 //! The root mutation type. Each mutation checks input and authorization, then calls one
 //! store function; multi-row writes run in a transaction, so a failure writes nothing.
+//! After the write commits, and before the mutation returns, it invalidates exactly the
+//! cached rows and counts it changed (and, with them, every cached response).
 
 use async_graphql::{Context, Object, ID};
 use entity::{comment, post};
@@ -13,6 +15,7 @@ use super::inputs::{
 use super::types::{AuthPayload, Comment, Post, User};
 use crate::auth::password::{hash_password, verify_password};
 use crate::auth::{Role, Viewer};
+use crate::cache::{EntityKey, EntityKind};
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::store::{self, posts, users};
@@ -60,6 +63,8 @@ impl Mutation {
             },
         )
         .await?;
+        // No cached row changed, but a cached response may say "no such user".
+        services.caches.invalidate([]).await;
         let token = services
             .jwt
             .issue(user.id, Role::User)
@@ -114,7 +119,7 @@ impl Mutation {
         let tags = normalize_tags(input.tags)?;
         let publish = input.publish.unwrap_or(false);
         let services = ctx.services()?;
-        let post = posts::create_post(
+        let written = posts::create_post(
             &services.db,
             posts::NewPost {
                 author_id: viewer.id,
@@ -125,6 +130,10 @@ impl Mutation {
             },
         )
         .await?;
+        let post = written.post;
+        let mut changed = tags_posts(&written.tags_touched);
+        changed.push(EntityKind::AuthorPostCount.key(post.author_id));
+        services.caches.invalidate(changed).await;
         if publish {
             services
                 .events
@@ -154,8 +163,13 @@ impl Mutation {
             body: input.body,
             tags,
         };
-        let updated = posts::update_post(&ctx.services()?.db, post, changes).await?;
-        Ok(updated.into())
+        let services = ctx.services()?;
+        let written = posts::update_post(&services.db, post, changes).await?;
+        let mut changed = tags_posts(&written.tags_touched);
+        changed.push(EntityKind::Post.key(written.post.id));
+        changed.push(EntityKind::PostTags.key(written.post.id));
+        services.caches.invalidate(changed).await;
+        Ok(written.post.into())
     }
 
     /// Publishes a draft (its author or an admin); publishing a published post changes
@@ -170,6 +184,11 @@ impl Mutation {
         let services = ctx.services()?;
         let (post, changed) = posts::publish_post(&services.db, post).await?;
         if changed {
+            let tags = store::tags::tag_ids_of_post(&services.db, post.id).await?;
+            let mut keys = tags_posts(&tags);
+            keys.push(EntityKind::Post.key(post.id));
+            keys.push(EntityKind::AuthorPostCount.key(post.author_id));
+            services.caches.invalidate(keys).await;
             services
                 .events
                 .publish(Event::PostPublished { post_id: post.id });
@@ -185,7 +204,22 @@ impl Mutation {
     ) -> async_graphql::Result<ID> {
         let viewer = ctx.require_viewer()?;
         let post = owned_post(ctx, &viewer, &id).await?;
-        posts::delete_post(&ctx.services()?.db, post.id).await?;
+        let services = ctx.services()?;
+        // Read before the cascade takes the links away.
+        let tags = store::tags::tag_ids_of_post(&services.db, post.id).await?;
+        posts::delete_post(&services.db, post.id).await?;
+        let mut keys = tags_posts(&tags);
+        keys.extend(
+            [
+                EntityKind::Post,
+                EntityKind::PostTags,
+                EntityKind::CommentCount,
+                EntityKind::LikeCount,
+            ]
+            .map(|kind| kind.key(post.id)),
+        );
+        keys.push(EntityKind::AuthorPostCount.key(post.author_id));
+        services.caches.invalidate(keys).await;
         Ok(id)
     }
 
@@ -202,6 +236,10 @@ impl Mutation {
         let services = ctx.services()?;
         let comment =
             store::comments::create_comment(&services.db, post.id, viewer.id, body).await?;
+        services
+            .caches
+            .invalidate([EntityKind::CommentCount.key(post.id)])
+            .await;
         services.events.publish(Event::CommentAdded {
             post_id: post.id,
             comment_id: comment.id,
@@ -220,7 +258,12 @@ impl Mutation {
         if !viewer.may_act_on(comment.author_id) {
             return Err(AppError::Forbidden.into());
         }
-        store::comments::delete_comment(&ctx.services()?.db, comment.id).await?;
+        let services = ctx.services()?;
+        store::comments::delete_comment(&services.db, comment.id).await?;
+        services
+            .caches
+            .invalidate([EntityKind::CommentCount.key(comment.post_id)])
+            .await;
         Ok(id)
     }
 
@@ -232,7 +275,12 @@ impl Mutation {
     ) -> async_graphql::Result<Post> {
         let viewer = ctx.require_viewer()?;
         let post = visible_post(ctx, "postId", &post_id).await?;
-        store::likes::like(&ctx.services()?.db, viewer.id, post.id).await?;
+        let services = ctx.services()?;
+        store::likes::like(&services.db, viewer.id, post.id).await?;
+        services
+            .caches
+            .invalidate([EntityKind::LikeCount.key(post.id)])
+            .await;
         Ok(post.into())
     }
 
@@ -244,7 +292,12 @@ impl Mutation {
     ) -> async_graphql::Result<Post> {
         let viewer = ctx.require_viewer()?;
         let post = visible_post(ctx, "postId", &post_id).await?;
-        store::likes::unlike(&ctx.services()?.db, viewer.id, post.id).await?;
+        let services = ctx.services()?;
+        store::likes::unlike(&services.db, viewer.id, post.id).await?;
+        services
+            .caches
+            .invalidate([EntityKind::LikeCount.key(post.id)])
+            .await;
         Ok(post.into())
     }
 }
@@ -274,4 +327,11 @@ async fn visible_comment(ctx: &Context<'_>, id: &ID) -> AppResult<comment::Model
     let found =
         store::comments::find_comments(&ctx.services()?.db, &[key], ctx.visibility()).await?;
     found.into_iter().next().ok_or(not_found)
+}
+
+/// The post counts of `tags`, which a post joining or leaving them changes.
+fn tags_posts(tags: &[i64]) -> Vec<EntityKey> {
+    tags.iter()
+        .map(|id| EntityKind::TagPostCount.key(*id))
+        .collect()
 }

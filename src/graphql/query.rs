@@ -20,7 +20,12 @@ const MAX_NODES: usize = 100;
 pub struct Query;
 
 /// The root of every read.
-#[Object]
+///
+/// Cache hints: an answer is public for 5 seconds (`Cache-Control: public, max-age=5`, and
+/// the server's response cache for anonymous callers) unless it selects a field marked
+/// otherwise. Gatehouse invalidates its own caches on every write; the 5 seconds bound
+/// what browsers and CDNs, which it cannot reach, may keep.
+#[Object(cache_control(max_age = 5))]
 impl Query {
     /// Fetches any object by its global id; null when it does not exist or is not visible.
     async fn node(
@@ -48,6 +53,7 @@ impl Query {
     }
 
     /// The authenticated caller; null when anonymous.
+    #[graphql(cache_control(private))]
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let Some(viewer) = ctx.viewer() else {
             return Ok(None);
@@ -116,6 +122,7 @@ impl Query {
     /// The caller's budget (per token, or per IP when anonymous) after this operation's
     /// cost. With `dryRun: true` the operation is priced and not run: nothing is charged
     /// and only `rateLimit` is answered.
+    #[graphql(cache_control(no_cache))]
     async fn rate_limit(
         &self,
         ctx: &Context<'_>,

@@ -15,10 +15,12 @@ use axum::response::Response as HttpResponse;
 use http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use serde::Deserialize;
 
+use super::cached;
 use super::client::{self, InvalidToken};
 use super::response::{graphql_response, refusal, Media};
 use super::{hardening, ws, AppState};
 use crate::auth::Viewer;
+use crate::cache::{Lookup, ResponseKey};
 use crate::db::{RequestStats, REQUEST_STATS};
 use crate::error::{coded_error, Code};
 use crate::graphql::context::{BudgetSlot, RequestInfo};
@@ -27,11 +29,11 @@ use crate::graphql::loaders::{Gate, Loaders};
 use crate::limits::guard;
 
 /// The caller of one HTTP request.
-struct Caller {
-    media: Media,
-    viewer: Option<Viewer>,
-    budget_key: String,
-    request_id: String,
+pub(super) struct Caller {
+    pub(super) media: Media,
+    pub(super) viewer: Option<Viewer>,
+    pub(super) budget_key: String,
+    pub(super) request_id: String,
     /// Report SQL statements in `extensions.sql` (development, or an enabled debug header).
     debug: bool,
 }
@@ -74,7 +76,7 @@ impl Caller {
     }
 
     /// A refusal that still tells the caller its budget (every `/graphql` response does).
-    async fn refuse(
+    pub(super) async fn refuse(
         &self,
         state: &AppState,
         status: StatusCode,
@@ -417,6 +419,8 @@ async fn run_operation(
     let request = request.data(info.clone()).data(Loaders::new(
         db.clone(),
         info.viewer,
+        state.services.caches.clone(),
+        kind != Some(OperationType::Mutation),
         Some((gate.clone(), stats.clone())),
     ));
     // A panicking resolver fails its operation, not the server: the panic is logged and
@@ -446,23 +450,43 @@ async fn run_operation(
             }),
         );
     }
-    let outcome = response
-        .errors
+    observe(
+        info,
+        operation.as_deref(),
+        started,
+        &stats,
+        &response.errors,
+        false,
+    );
+    response
+}
+
+/// Logs one operation (one line; never variables, tokens or documents) and records its
+/// metrics. `cached`: answered from the response cache.
+pub(super) fn observe(
+    info: &RequestInfo,
+    operation: Option<&str>,
+    started: Instant,
+    stats: &RequestStats,
+    errors: &[async_graphql::ServerError],
+    cached: bool,
+) {
+    let outcome = errors
         .first()
         .and_then(crate::graphql::error_codes::code_of)
         .map_or_else(|| "ok".to_owned(), |code| code.to_ascii_lowercase());
-    // One line per operation; never variables, tokens or documents.
     tracing::info!(
         request_id = %info.request_id,
-        operation = operation.as_deref().unwrap_or("-"),
+        operation = operation.unwrap_or("-"),
         viewer = info.viewer.map(|v| v.id),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         outcome = %outcome,
         sql_statements = stats.statements(),
+        cached,
         "graphql operation"
     );
     if let Some(metrics) = crate::metrics::get() {
-        let label = metrics.operation_label(operation.as_deref());
+        let label = metrics.operation_label(operation);
         let labels = [label.as_str(), outcome.as_str()];
         metrics.http_requests.with_label_values(&labels).inc();
         metrics
@@ -471,7 +495,7 @@ async fn run_operation(
             .observe(started.elapsed().as_secs_f64());
         metrics.sql_per_request.observe(stats.statements() as f64);
         metrics.db_seconds_per_request.observe(stats.db_seconds());
-        for error in &response.errors {
+        for error in errors {
             if let Some(code) = crate::graphql::error_codes::code_of(error) {
                 metrics
                     .graphql_errors
@@ -480,7 +504,6 @@ async fn run_operation(
             }
         }
     }
-    response
 }
 
 /// Runs every prepared operation with its own loaders under the timeout (the guard
@@ -494,6 +517,21 @@ async fn run(
 ) -> HttpResponse {
     let services = &state.services;
     let timeout = services.settings.limits.request_timeout;
+    // An anonymous single query may be answered from, or stored in, the response cache.
+    let cache = match (&prepared[..], caller.viewer, batched) {
+        ([Ok((request, Some(OperationType::Query)))], None, false) => {
+            let key = ResponseKey::of(request);
+            match services.caches.cached_response(&key).await {
+                Lookup::Hit(entry) => {
+                    let operation = request.operation_name.as_deref();
+                    return cached::answer(state, &caller, operation, &entry).await;
+                }
+                Lookup::Miss { version } => Some((key, version)),
+                Lookup::Bypass => None,
+            }
+        }
+        _ => None,
+    };
     let info = RequestInfo {
         viewer: caller.viewer,
         request_id: caller.request_id.clone(),
@@ -508,6 +546,14 @@ async fn run(
         };
         responses.push(response);
     }
+    let hint = match &responses[..] {
+        [response] if caller.viewer.is_none() => cached::public_max_age(response),
+        _ => None,
+    };
+    let consulted = cache.is_some();
+    if let (Some((key, version)), Some(max_age), [response]) = (cache, hint, &responses[..]) {
+        cached::store(services, key, version, response, max_age);
+    }
     let batch = if batched {
         BatchResponse::Batch(responses)
     } else {
@@ -520,7 +566,9 @@ async fn run(
         Some(status) => status,
         None => services.budget.peek(&caller.budget_key).await,
     };
-    graphql_response(caller.media, batch, &caller.request_id, Some(&budget))
+    let mut response = graphql_response(caller.media, batch, &caller.request_id, Some(&budget));
+    cached::cache_headers(response.headers_mut(), hint, consulted.then_some(false));
+    response
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The HTTP surface (CONTRACT.md section 4): routes, request ids, and what every route
 //! shares (client address, viewer).
 
+mod cached;
 pub mod client;
 pub mod graphql;
 pub mod hardening;

@@ -60,7 +60,8 @@ impl Media {
         best.map_or(Media::Json, |(media, _)| media)
     }
 
-    fn content_type(self) -> HeaderValue {
+    /// The `Content-Type` of a response in this media type.
+    pub fn content_type(self) -> HeaderValue {
         match self {
             Media::GraphqlResponse => {
                 HeaderValue::from_static("application/graphql-response+json; charset=utf-8")

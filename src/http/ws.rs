@@ -110,7 +110,13 @@ async fn serve(
                 budget_key: client::budget_key(viewer.as_ref(), ip),
                 budget: Default::default(),
             });
-            data.insert(Loaders::new(services.db.clone(), viewer, None));
+            data.insert(Loaders::new(
+                services.db.clone(),
+                viewer,
+                services.caches.clone(),
+                true,
+                None,
+            ));
             Ok(data)
         })
         .serve()

@@ -291,8 +291,16 @@ pub struct NewPost {
     pub publish: bool,
 }
 
+/// A written post and the tags whose posts changed with it.
+pub struct Written {
+    /// The post as stored.
+    pub post: post::Model,
+    /// Tags it joined or left.
+    pub tags_touched: Vec<i64>,
+}
+
 /// Creates a post and its tags in one transaction.
-pub async fn create_post(db: &impl TransactionTrait, new: NewPost) -> AppResult<post::Model> {
+pub async fn create_post(db: &impl TransactionTrait, new: NewPost) -> AppResult<Written> {
     let txn = db.begin().await?;
     let at = now();
     let model = post::ActiveModel {
@@ -307,9 +315,12 @@ pub async fn create_post(db: &impl TransactionTrait, new: NewPost) -> AppResult<
     }
     .insert(&txn)
     .await?;
-    tags::set_post_tags(&txn, model.id, &new.tags).await?;
+    let tags_touched = tags::set_post_tags(&txn, model.id, &new.tags).await?;
     txn.commit().await?;
-    Ok(model)
+    Ok(Written {
+        post: model,
+        tags_touched,
+    })
 }
 
 /// Changes to an existing post; `None` leaves a field as it is.
@@ -328,7 +339,7 @@ pub async fn update_post(
     db: &impl TransactionTrait,
     post: post::Model,
     changes: PostChanges,
-) -> AppResult<post::Model> {
+) -> AppResult<Written> {
     let txn = db.begin().await?;
     let mut active: post::ActiveModel = post.into();
     if let Some(title) = changes.title {
@@ -339,11 +350,15 @@ pub async fn update_post(
     }
     active.updated_at = Set(now());
     let model = active.update(&txn).await?;
-    if let Some(tags) = &changes.tags {
-        tags::set_post_tags(&txn, model.id, tags).await?;
-    }
+    let tags_touched = match &changes.tags {
+        Some(tags) => tags::set_post_tags(&txn, model.id, tags).await?,
+        None => Vec::new(),
+    };
     txn.commit().await?;
-    Ok(model)
+    Ok(Written {
+        post: model,
+        tags_touched,
+    })
 }
 
 /// Publishes a draft; a published post is returned unchanged (`false`: nothing changed).

@@ -59,19 +59,32 @@ pub async fn count_tags(db: &impl ConnectionTrait) -> AppResult<i64> {
     Ok(row.try_get("", "n")?)
 }
 
-/// Replaces a post's tags with `names`, creating unknown tags on the fly. Run it inside the
-/// caller's transaction so a failure leaves the old tags in place.
+/// The ids of a post's tags.
+pub async fn tag_ids_of_post(db: &impl ConnectionTrait, post_id: i64) -> AppResult<Vec<i64>> {
+    Ok(post_tag::Entity::find()
+        .select_only()
+        .column(post_tag::Column::TagId)
+        .filter(post_tag::Column::PostId.eq(post_id))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// Replaces a post's tags with `names`, creating unknown tags on the fly, and returns the
+/// tags whose posts changed (the old ones and the new ones). Run it inside the caller's
+/// transaction so a failure leaves the old tags in place.
 pub async fn set_post_tags(
     db: &impl ConnectionTrait,
     post_id: i64,
     names: &[String],
-) -> AppResult<()> {
+) -> AppResult<Vec<i64>> {
+    let mut touched = tag_ids_of_post(db, post_id).await?;
     post_tag::Entity::delete_many()
         .filter(post_tag::Column::PostId.eq(post_id))
         .exec(db)
         .await?;
     if names.is_empty() {
-        return Ok(());
+        return Ok(touched);
     }
     let new_tags = names.iter().map(|name| tag::ActiveModel {
         name: Set(name.clone()),
@@ -92,6 +105,7 @@ pub async fn set_post_tags(
         .into_tuple()
         .all(db)
         .await?;
+    touched.extend_from_slice(&ids);
     let links = ids.into_iter().map(|tag_id| post_tag::ActiveModel {
         post_id: Set(post_id),
         tag_id: Set(tag_id),
@@ -99,5 +113,5 @@ pub async fn set_post_tags(
     post_tag::Entity::insert_many(links)
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    Ok(touched)
 }

@@ -15,6 +15,16 @@ pub enum Visibility {
 }
 
 impl Visibility {
+    /// Whether a post passes the rule (the same rule as [`Visibility::push_filter`], for
+    /// rows read without it, such as cached ones).
+    pub fn allows(self, post: &entity::post::Model) -> bool {
+        match self {
+            Visibility::Public => post.published_at.is_some(),
+            Visibility::Author(id) => post.published_at.is_some() || post.author_id == id,
+            Visibility::All => true,
+        }
+    }
+
     /// Appends ` AND <rule>` for the posts table aliased `alias`.
     pub fn push_filter(self, sql: &mut Sql, alias: &str) {
         match self {

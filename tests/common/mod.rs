@@ -125,6 +125,13 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Turns the response cache off, for tests about what executing an operation does (SQL
+/// statements, extensions, charges): a repeated anonymous query would be a cache hit.
+pub const NO_RESPONSE_CACHE: (&str, &str) = ("GATEHOUSE_RESPONSE_CACHE", "false");
+
+/// Turns the entity cache off too, for tests counting the statements of cold loads.
+pub const NO_ENTITY_CACHE: (&str, &str) = ("GATEHOUSE_ENTITY_CACHE", "false");
+
 /// `TEST_REDIS_URL`, or a failure when services are required and it is missing.
 pub fn redis_url() -> Option<String> {
     let url = std::env::var("TEST_REDIS_URL").ok();

@@ -7,8 +7,32 @@ use async_graphql::dataloader::Loader;
 use entity::{comment, post, tag, user};
 
 use super::{gate, Scope};
-use crate::error::AppError;
+use crate::cache::{EntityKey, EntityKind};
+use crate::error::{AppError, AppResult};
 use crate::store;
+use crate::store::visibility::Visibility;
+
+/// `ids` as cache keys of `kind`.
+fn keys(kind: EntityKind, ids: &[i64]) -> Vec<EntityKey> {
+    ids.iter().map(|id| kind.key(*id)).collect()
+}
+
+/// Cached values back by id.
+fn by_id<V>(found: HashMap<EntityKey, V>) -> HashMap<i64, V> {
+    found.into_iter().map(|(key, v)| (key.id, v)).collect()
+}
+
+/// Rows with an `id`, keyed for the cache.
+fn keyed<V>(
+    kind: EntityKind,
+    rows: Vec<V>,
+    id: impl Fn(&V) -> i64,
+) -> AppResult<HashMap<EntityKey, V>> {
+    Ok(rows
+        .into_iter()
+        .map(|row| (kind.key(id(&row)), row))
+        .collect())
+}
 
 /// `users` by id.
 pub struct UserById(pub Arc<Scope>);
@@ -19,8 +43,16 @@ impl Loader<i64> for UserById {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         gate::batch_started("users", keys.len());
-        let rows = store::users::find_users(&self.0.db, keys).await?;
-        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+        let kind = EntityKind::User;
+        let found = self
+            .0
+            .entities(&self::keys(kind, keys), |missing| async move {
+                let ids: Vec<i64> = missing.iter().map(|k| k.id).collect();
+                let rows = store::users::find_users(&self.0.db, &ids).await?;
+                keyed(kind, rows, |row| row.id)
+            })
+            .await?;
+        Ok(by_id(found))
     }
 }
 
@@ -33,8 +65,21 @@ impl Loader<i64> for PostById {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         gate::batch_started("posts", keys.len());
-        let rows = store::posts::find_posts(&self.0.db, keys, self.0.visibility).await?;
-        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+        // Cached whatever their status; the caller's visibility applies on the way out.
+        let kind = EntityKind::Post;
+        let found = self
+            .0
+            .entities(&self::keys(kind, keys), |missing| async move {
+                let ids: Vec<i64> = missing.iter().map(|k| k.id).collect();
+                let rows = store::posts::find_posts(&self.0.db, &ids, Visibility::All).await?;
+                keyed(kind, rows, |row| row.id)
+            })
+            .await?;
+        let visibility = self.0.visibility;
+        Ok(by_id(found)
+            .into_iter()
+            .filter(|(_, post)| visibility.allows(post))
+            .collect())
     }
 }
 
@@ -61,8 +106,16 @@ impl Loader<i64> for TagById {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         gate::batch_started("tags", keys.len());
-        let rows = store::tags::find_tags(&self.0.db, keys).await?;
-        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+        let kind = EntityKind::Tag;
+        let found = self
+            .0
+            .entities(&self::keys(kind, keys), |missing| async move {
+                let ids: Vec<i64> = missing.iter().map(|k| k.id).collect();
+                let rows = store::tags::find_tags(&self.0.db, &ids).await?;
+                keyed(kind, rows, |row| row.id)
+            })
+            .await?;
+        Ok(by_id(found))
     }
 }
 
@@ -75,10 +128,19 @@ impl Loader<i64> for TagsByPost {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         gate::batch_started("tags_by_post", keys.len());
-        let mut found = store::tags::tags_for_posts(&self.0.db, keys).await?;
-        Ok(keys
-            .iter()
-            .map(|id| (*id, found.remove(id).unwrap_or_default()))
-            .collect())
+        let kind = EntityKind::PostTags;
+        let found = self
+            .0
+            .entities(&self::keys(kind, keys), |missing| async move {
+                let ids: Vec<i64> = missing.iter().map(|k| k.id).collect();
+                let mut found = store::tags::tags_for_posts(&self.0.db, &ids).await?;
+                // A post without tags has an empty list, cached like any other.
+                Ok(missing
+                    .into_iter()
+                    .map(|key| (key, found.remove(&key.id).unwrap_or_default()))
+                    .collect())
+            })
+            .await?;
+        Ok(by_id(found))
     }
 }

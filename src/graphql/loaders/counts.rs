@@ -6,7 +6,9 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 
 use super::{gate, Scope};
-use crate::error::AppError;
+use crate::cache::{EntityKey, EntityKind};
+use crate::error::{AppError, AppResult};
+use crate::store::visibility::Visibility;
 use crate::store::{self, posts::PostParent};
 
 /// Which count of which parent.
@@ -22,6 +24,32 @@ pub enum CountKey {
     PostsOfTag(i64),
 }
 
+impl CountKey {
+    /// The entity-cache key of this count, when it is the same for every caller who may
+    /// ask (post counts differ for authors and admins, who also see drafts).
+    fn cache_key(self, visibility: Visibility) -> Option<EntityKey> {
+        let public = visibility == Visibility::Public;
+        match self {
+            CountKey::CommentsOfPost(id) => Some(EntityKind::CommentCount.key(id)),
+            CountKey::LikesOfPost(id) => Some(EntityKind::LikeCount.key(id)),
+            CountKey::PostsOfAuthor(id) if public => Some(EntityKind::AuthorPostCount.key(id)),
+            CountKey::PostsOfTag(id) if public => Some(EntityKind::TagPostCount.key(id)),
+            CountKey::PostsOfAuthor(_) | CountKey::PostsOfTag(_) => None,
+        }
+    }
+
+    /// The count an entity-cache key stands for.
+    fn from_cache_key(key: EntityKey) -> Option<Self> {
+        match key.kind {
+            EntityKind::CommentCount => Some(CountKey::CommentsOfPost(key.id)),
+            EntityKind::LikeCount => Some(CountKey::LikesOfPost(key.id)),
+            EntityKind::AuthorPostCount => Some(CountKey::PostsOfAuthor(key.id)),
+            EntityKind::TagPostCount => Some(CountKey::PostsOfTag(key.id)),
+            _ => None,
+        }
+    }
+}
+
 /// Batches counts of every kind.
 pub struct Counts(pub Arc<Scope>);
 
@@ -31,6 +59,42 @@ impl Loader<CountKey> for Counts {
 
     async fn load(&self, keys: &[CountKey]) -> Result<HashMap<CountKey, i64>, Self::Error> {
         gate::batch_started("counts", keys.len());
+        let visibility = self.0.visibility;
+        let (cached, direct): (Vec<CountKey>, Vec<CountKey>) = keys
+            .iter()
+            .partition(|key| key.cache_key(visibility).is_some());
+        let cache_keys: Vec<EntityKey> = cached
+            .iter()
+            .filter_map(|key| key.cache_key(visibility))
+            .collect();
+        let through_cache = self.0.entities(&cache_keys, |missing| async move {
+            let wanted: Vec<CountKey> = missing
+                .iter()
+                .filter_map(|key| CountKey::from_cache_key(*key))
+                .collect();
+            let counts = self.count(&wanted).await?;
+            // Zero is a count like any other: cached too, though no row reported it.
+            Ok(missing
+                .into_iter()
+                .filter_map(|key| {
+                    let count = counts.get(&CountKey::from_cache_key(key)?).copied();
+                    Some((key, count.unwrap_or(0)))
+                })
+                .collect::<HashMap<_, _>>())
+        });
+        let (found, mut out) = futures_util::try_join!(through_cache, self.count(&direct))?;
+        out.extend(
+            found
+                .into_iter()
+                .filter_map(|(key, n)| Some((CountKey::from_cache_key(key)?, n))),
+        );
+        Ok(out)
+    }
+}
+
+impl Counts {
+    /// Counts from the database: one `GROUP BY` statement per kind present.
+    async fn count(&self, keys: &[CountKey]) -> AppResult<HashMap<CountKey, i64>> {
         let (mut comments, mut likes, mut authors, mut tags) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for key in keys {

@@ -3,14 +3,17 @@
 //!
 //! Loaders are built per request (or per WebSocket connection) because what a caller may
 //! see depends on who they are, and because async-graphql's `DataLoader` cannot evict a
-//! key. They batch but do not cache: a subscription that lives for hours must not serve
-//! counts from its first event.
+//! key. They batch but keep nothing themselves (a subscription that lives for hours must
+//! not serve counts from its first event): rows and counts by id read through the shared
+//! [`Caches`], which writes invalidate.
 
 mod by_id;
 mod counts;
 pub mod gate;
 mod pages;
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use std::time::Duration;
@@ -25,7 +28,9 @@ pub use gate::Gate;
 pub use pages::{CommentPageKey, CommentPages, PostPageKey, PostPages};
 
 use crate::auth::{self, Viewer};
+use crate::cache::{Caches, EntityKey};
 use crate::db::{RequestStats, REQUEST_STATS};
+use crate::error::AppResult;
 use crate::store::visibility::Visibility;
 
 /// What every loader of one request shares.
@@ -36,6 +41,32 @@ pub struct Scope {
     pub visibility: Visibility,
     /// The caller, if authenticated.
     pub viewer: Option<Viewer>,
+    /// The entity cache rows and counts read through.
+    pub caches: Arc<Caches>,
+    /// False for mutations: what a mutation returns is read from the primary, not from a
+    /// cache that a read replica may have filled.
+    pub use_cache: bool,
+}
+
+impl Scope {
+    /// Values for `keys` through the entity cache (unless this scope bypasses it);
+    /// `fetch` loads what the cache does not hold.
+    pub async fn entities<V, F, Fut>(
+        &self,
+        keys: &[EntityKey],
+        fetch: F,
+    ) -> AppResult<HashMap<EntityKey, V>>
+    where
+        V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce(Vec<EntityKey>) -> Fut,
+        Fut: Future<Output = AppResult<HashMap<EntityKey, V>>>,
+    {
+        if self.use_cache {
+            self.caches.entities(keys, fetch).await
+        } else {
+            fetch(keys.to_vec()).await
+        }
+    }
 }
 
 /// The loaders of one request.
@@ -63,18 +94,22 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    /// Loaders reading `db` on behalf of `viewer`. With a `gate` (HTTP requests, whose
+    /// Loaders reading `db` (through `caches` when `use_cache`) on behalf of `viewer`. With a `gate` (HTTP requests, whose
     /// future is wrapped in [`gate::Tracked`]) a batch runs as soon as the request waits
     /// for data; without one (subscriptions) after async-graphql's short default delay.
     pub fn new(
         db: DatabaseConnection,
         viewer: Option<Viewer>,
+        caches: Arc<Caches>,
+        use_cache: bool,
         gate: Option<(Arc<Gate>, Arc<RequestStats>)>,
     ) -> Self {
         let scope = Arc::new(Scope {
             db,
             visibility: auth::visibility(viewer.as_ref()),
             viewer,
+            caches,
+            use_cache,
         });
         let s = || scope.clone();
         Self {

@@ -103,6 +103,7 @@ impl Post {
     }
 
     /// Whether the caller likes this post (false when anonymous).
+    #[graphql(cache_control(private))]
     async fn viewer_has_liked(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         if ctx.viewer().is_none() {
             return Ok(false);

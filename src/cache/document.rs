@@ -1,0 +1,143 @@
+//! The normal form of a request for the response cache's key: documents that differ only
+//! in insignificant characters (whitespace, commas, comments) share a key; variables in
+//! any key order share a key.
+
+use std::fmt::Write as _;
+
+/// `document` without insignificant characters: runs of whitespace, commas and comments
+/// become one space where two names or numbers would otherwise merge, and nothing
+/// elsewhere. String literals (block strings included) are kept byte for byte.
+pub fn normalise(document: &str) -> String {
+    let mut out = String::with_capacity(document.len());
+    let mut chars = document.char_indices().peekable();
+    let mut gap = false;
+    while let Some((at, c)) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' | '\r' | ',' | '\u{feff}' => gap = true,
+            '#' => {
+                gap = true;
+                while chars.next_if(|(_, c)| *c != '\n' && *c != '\r').is_some() {}
+            }
+            '"' => {
+                gap = false;
+                let end = string_end(document, at);
+                out.push_str(&document[at..end]);
+                while chars.next_if(|(i, _)| *i < end).is_some() {}
+            }
+            _ => {
+                if gap && word(c) && out.chars().next_back().is_some_and(word) {
+                    out.push(' ');
+                }
+                gap = false;
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Characters that merge with their neighbours into one token.
+fn word(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.' || c == '-'
+}
+
+/// The byte just past the string literal starting at `start` (a `"`): a block string
+/// `"""…"""` (where `\"""` is escaped) or a one-line string with `\` escapes. An
+/// unterminated string runs to the end; the parser will refuse it anyway.
+fn string_end(document: &str, start: usize) -> usize {
+    let rest = &document[start..];
+    if let Some(body) = rest.strip_prefix("\"\"\"") {
+        let mut i = 0;
+        while i < body.len() {
+            if body[i..].starts_with("\\\"\"\"") {
+                i += 4;
+            } else if body[i..].starts_with("\"\"\"") {
+                return start + 3 + i + 3;
+            } else {
+                i += body[i..].chars().next().map_or(1, char::len_utf8);
+            }
+        }
+        return document.len();
+    }
+    let mut escaped = false;
+    for (i, c) in rest.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return start + i + 1,
+            _ => {}
+        }
+    }
+    document.len()
+}
+
+/// `value` as JSON with object keys sorted, so equal variables print equally.
+pub fn canonical_json(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{}:", serde_json::Value::String(key.clone()));
+                canonical_json(value, out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        other => {
+            let _ = write!(out, "{other}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insignificant_characters_do_not_matter() {
+        let a = "query Feed($n: Int = 20) {\n  posts(first: $n) { edges { node { id title } } }\n}";
+        let b = "query Feed($n:Int=20){posts(first:$n){edges{node{id,title}}}} # comment";
+        assert_eq!(normalise(a), normalise(b));
+        assert_eq!(normalise("{ a  b }"), "{a b}");
+        assert_ne!(normalise("{ ab }"), normalise("{ a b }"));
+    }
+
+    #[test]
+    fn strings_are_kept_as_written() {
+        let doc = r#"{ posts(filter: {search: "a  b, # c"}) { id } }"#;
+        assert!(normalise(doc).contains(r#""a  b, # c""#));
+        assert_ne!(
+            normalise(r#"{ f(s: "a b") }"#),
+            normalise(r#"{ f(s: "a  b") }"#)
+        );
+        let escaped = r#"{ f(s: "say \"hi  there\"") }"#;
+        assert!(normalise(escaped).contains(r#""say \"hi  there\"""#));
+        let block = "{ f(s: \"\"\"one,  two \\\"\"\" three\"\"\") }";
+        assert!(normalise(block).contains("\"\"\"one,  two \\\"\"\" three\"\"\""));
+    }
+
+    #[test]
+    fn variables_print_in_one_order() {
+        let a: serde_json::Value = serde_json::json!({"b": [1, {"y": 1, "x": 2}], "a": "s"});
+        let b: serde_json::Value = serde_json::json!({"a": "s", "b": [1, {"x": 2, "y": 1}]});
+        let (mut x, mut y) = (String::new(), String::new());
+        canonical_json(&a, &mut x);
+        canonical_json(&b, &mut y);
+        assert_eq!(x, y);
+        assert_eq!(x, r#"{"a":"s","b":[1,{"x":2,"y":1}]}"#);
+    }
+}

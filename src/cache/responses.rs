@@ -1,0 +1,254 @@
+//! The response cache: whole responses of anonymous queries whose every field is
+//! cacheable, keyed by the normalised document, operation name and variables.
+//!
+//! Entries carry the response version they were computed under; every write moves the
+//! version on (in Redis, for all replicas at once), so older entries become unreachable
+//! without being found and deleted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::Request;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use super::{count, document, Caches};
+use crate::config::CacheSettings;
+
+/// The cache key of one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ResponseKey([u8; 32]);
+
+impl ResponseKey {
+    /// The key of `request`: what determines an anonymous response.
+    pub fn of(request: &Request) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(document::normalise(&request.query));
+        hasher.update([0]);
+        hasher.update(request.operation_name.as_deref().unwrap_or_default());
+        hasher.update([0]);
+        let mut variables = String::new();
+        if let Ok(value) = serde_json::to_value(&request.variables) {
+            document::canonical_json(&value, &mut variables);
+        }
+        hasher.update(variables);
+        Self(hasher.finalize().into())
+    }
+
+    fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A response ready to send again.
+#[derive(Debug)]
+pub struct CachedResponse {
+    /// The JSON body (`{"data": …}`).
+    pub body: Bytes,
+    /// Seconds clients may keep it (`Cache-Control: public, max-age`).
+    pub max_age: u32,
+    /// The response version it was computed under.
+    version: u64,
+}
+
+impl CachedResponse {
+    /// Redis form: the version (8 bytes), the max-age (4 bytes), the body.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12 + self.body.len());
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out.extend_from_slice(&self.max_age.to_be_bytes());
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let version = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+        let max_age = u32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?);
+        Some(Self {
+            body: Bytes::copy_from_slice(bytes.get(12..)?),
+            max_age,
+            version,
+        })
+    }
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    /// A response to send.
+    Hit(Arc<CachedResponse>),
+    /// Nothing: a fresh response may be stored under `version`.
+    Miss {
+        /// The response version read before executing.
+        version: u64,
+    },
+    /// The cache is off or unusable now: neither read nor write it.
+    Bypass,
+}
+
+/// The in-process tier and the newest response version this replica has seen.
+pub(super) struct LocalResponses {
+    cache: Option<moka::sync::Cache<ResponseKey, Arc<CachedResponse>>>,
+    version: AtomicU64,
+}
+
+impl LocalResponses {
+    pub(super) fn new(settings: &CacheSettings) -> Self {
+        let cache = (settings.local_ttl > Duration::ZERO).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(settings.local_capacity)
+                .time_to_live(settings.local_ttl)
+                .build()
+        });
+        Self {
+            cache,
+            version: AtomicU64::new(0),
+        }
+    }
+
+    /// A write happened here and there is no Redis: every entry is now stale.
+    pub(super) fn bump_version(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Some replica's write moved the shared version to `version` (never backwards: an
+    /// older read arriving late must not revive stale entries).
+    pub(super) fn saw_version(&self, version: u64) {
+        self.version.fetch_max(version, Ordering::AcqRel);
+    }
+
+    pub(super) fn clear(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate_all();
+        }
+    }
+
+    fn current(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+}
+
+impl Caches {
+    /// The cached response for `key`, if a fresh one exists.
+    pub async fn cached_response(&self, key: &ResponseKey) -> Lookup {
+        if !self.settings.responses || !self.usable().await {
+            return Lookup::Bypass;
+        }
+        let local = &self.responses;
+        if let Some(cache) = &local.cache {
+            let hit = cache
+                .get(key)
+                .filter(|entry| entry.version == local.current());
+            count("response_local", hit.is_some(), 1);
+            if let Some(entry) = hit {
+                return Lookup::Hit(entry);
+            }
+        }
+        let Some(redis) = &self.redis else {
+            return Lookup::Miss {
+                version: local.current(),
+            };
+        };
+        let names = [redis.key(&["r", &key.hex()]), self.version_key()];
+        let found: Result<(Option<Vec<u8>>, Option<u64>), _> = redis
+            .run("response_get", |mut c| async move {
+                ::redis::cmd("MGET").arg(&names).query_async(&mut c).await
+            })
+            .await;
+        let Ok((entry, version)) = found else {
+            return Lookup::Bypass;
+        };
+        let version = version.unwrap_or(0);
+        local.saw_version(version);
+        let hit = entry
+            .as_deref()
+            .and_then(CachedResponse::decode)
+            .filter(|entry| entry.version == version)
+            .map(Arc::new);
+        count("response_redis", hit.is_some(), 1);
+        match hit {
+            Some(entry) => {
+                self.keep_response(*key, &entry);
+                Lookup::Hit(entry)
+            }
+            None => Lookup::Miss { version },
+        }
+    }
+
+    /// Stores a fresh response computed under `version` (the one its lookup returned):
+    /// should a write have moved the version on meanwhile, the entry is never served.
+    pub fn store_response(&self, key: ResponseKey, version: u64, body: Bytes, max_age: u32) {
+        let entry = Arc::new(CachedResponse {
+            body,
+            max_age,
+            version,
+        });
+        self.keep_response(key, &entry);
+        let Some(redis) = self.redis.clone() else {
+            return;
+        };
+        let name = redis.key(&["r", &key.hex()]);
+        let ttl_ms = u64::try_from(self.settings.response_ttl.as_millis()).unwrap_or(u64::MAX);
+        let payload = entry.encode();
+        tokio::spawn(async move {
+            let _ = redis
+                .run("response_set", |mut c| async move {
+                    ::redis::cmd("SET")
+                        .arg(name)
+                        .arg(payload)
+                        .arg("PX")
+                        .arg(ttl_ms)
+                        .query_async::<()>(&mut c)
+                        .await
+                })
+                .await;
+        });
+    }
+
+    fn keep_response(&self, key: ResponseKey, entry: &Arc<CachedResponse>) {
+        if let Some(cache) = &self.responses.cache {
+            if entry.version == self.responses.current() {
+                cache.insert(key, entry.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_requests_share_a_key() {
+        let a = Request::new("{ posts(first: 2) { totalCount } }");
+        let b = Request::new("{posts(first:2){totalCount}}");
+        assert_eq!(ResponseKey::of(&a), ResponseKey::of(&b));
+        let named = Request::new("{ posts(first: 2) { totalCount } }").operation_name("X");
+        assert_ne!(ResponseKey::of(&a), ResponseKey::of(&named));
+        let vars = |v| {
+            Request::new("query($n: Int) { posts(first: $n) { totalCount } }")
+                .variables(async_graphql::Variables::from_json(v))
+        };
+        assert_eq!(
+            ResponseKey::of(&vars(serde_json::json!({"n": 1}))),
+            ResponseKey::of(&vars(serde_json::json!({"n": 1})))
+        );
+        assert_ne!(
+            ResponseKey::of(&vars(serde_json::json!({"n": 1}))),
+            ResponseKey::of(&vars(serde_json::json!({"n": 2})))
+        );
+    }
+
+    #[test]
+    fn entries_round_trip_through_their_redis_form() {
+        let entry = CachedResponse {
+            body: Bytes::from_static(br#"{"data":{}}"#),
+            max_age: 5,
+            version: 7,
+        };
+        let back = CachedResponse::decode(&entry.encode()).unwrap();
+        assert_eq!((back.version, back.max_age), (7, 5));
+        assert_eq!(back.body, entry.body);
+        assert!(CachedResponse::decode(b"short").is_none());
+    }
+}

@@ -1,0 +1,107 @@
+//! The HTTP side of the response cache: answering from it, feeding it, and the
+//! `Cache-Control` / `X-Cache` headers every `/graphql` response carries.
+
+use std::time::Instant;
+
+use axum::response::{IntoResponse, Response as HttpResponse};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+use super::graphql::{observe, Caller};
+use super::response::{rate_limit_headers, refusal};
+use super::AppState;
+use crate::cache::{CachedResponse, ResponseKey};
+use crate::db::RequestStats;
+use crate::error::Code;
+use crate::graphql::context::RequestInfo;
+use crate::limits::analysis::seconds_until;
+use crate::limits::guard::QUERY_FLOOR;
+use crate::services::Services;
+
+/// Sends a cached response. It still costs the caller the smallest charge, so the cache
+/// is not a way around the budget, and carries the budget headers like any answer.
+pub(super) async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    operation: Option<&str>,
+    entry: &CachedResponse,
+) -> HttpResponse {
+    let started = Instant::now();
+    let budget = state
+        .services
+        .budget
+        .charge(&caller.budget_key, QUERY_FLOOR)
+        .await;
+    if !budget.allowed {
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.rate_limited.with_label_values(&["budget"]).inc();
+        }
+        let wait = seconds_until(budget.reset_at).max(1);
+        let message = format!("the budget is spent; it refills in {wait} s");
+        return refusal(
+            caller.media,
+            StatusCode::TOO_MANY_REQUESTS,
+            Code::RateLimited,
+            &message,
+            Some(&budget),
+        );
+    }
+    let mut response = (StatusCode::OK, entry.body.clone()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, caller.media.content_type());
+    rate_limit_headers(headers, &budget);
+    cache_headers(headers, Some(entry.max_age), Some(true));
+    let info = RequestInfo {
+        viewer: None,
+        request_id: caller.request_id.clone(),
+        ..RequestInfo::default()
+    };
+    observe(
+        &info,
+        operation,
+        started,
+        &RequestStats::default(),
+        &[],
+        true,
+    );
+    response
+}
+
+/// The seconds a response may be kept by anyone, when its every field is public and
+/// cacheable and nothing failed.
+pub(super) fn public_max_age(response: &async_graphql::Response) -> Option<u32> {
+    let hint = response.cache_control;
+    let max_age = u32::try_from(hint.max_age).ok().filter(|age| *age > 0)?;
+    (hint.public && response.errors.is_empty()).then_some(max_age)
+}
+
+/// Stores a fresh anonymous response: its `data` only (the cost and debug extensions
+/// belong to the request that computed it).
+pub(super) fn store(
+    services: &Services,
+    key: ResponseKey,
+    version: u64,
+    response: &async_graphql::Response,
+    max_age: u32,
+) {
+    let body = serde_json::json!({ "data": &response.data });
+    if let Ok(body) = serde_json::to_vec(&body) {
+        services
+            .caches
+            .store_response(key, version, body.into(), max_age);
+    }
+}
+
+/// `Cache-Control: public, max-age=…` on a cacheable answer, `no-store` on any other;
+/// `X-Cache: HIT` or `MISS` when the response cache was consulted.
+pub(super) fn cache_headers(headers: &mut HeaderMap, max_age: Option<u32>, hit: Option<bool>) {
+    let control = match max_age {
+        Some(age) => HeaderValue::from_str(&format!("public, max-age={age}"))
+            .unwrap_or(HeaderValue::from_static("no-store")),
+        None => HeaderValue::from_static("no-store"),
+    };
+    headers.insert(header::CACHE_CONTROL, control);
+    if let Some(hit) = hit {
+        let value = if hit { "HIT" } else { "MISS" };
+        headers.insert("x-cache", HeaderValue::from_static(value));
+    }
+}
