@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::replicas::Replicas;
 use common::{header_number, spawn_app_with, Backend, Gql, TestApp};
 use serde_json::json;
 
@@ -310,121 +309,32 @@ async fn forwarded_addresses_get_their_own_throttle_bucket_only_from_trusted_pro
 // ---------------------------------------------------------------------------------------
 // Two server processes sharing one Redis
 
-/// Server processes killed (and reaped) when the test ends, passed or not.
-struct Processes(Vec<(Child, PathBuf)>);
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for (child, _) in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Processes {
-    /// The log of process `i`, for failure messages.
-    fn log(&self, i: usize) -> String {
-        std::fs::read_to_string(&self.0[i].1).unwrap_or_default()
-    }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Waits until `/readyz` of process `i` answers 200.
-async fn wait_ready(client: &reqwest::Client, address: &str, processes: &mut Processes, i: usize) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(res) = client.get(format!("{address}/readyz")).send().await {
-            if res.status() == 200 {
-                return;
-            }
-        }
-        if let Ok(Some(status)) = processes.0[i].0.try_wait() {
-            panic!("server {i} exited with {status}: {}", processes.log(i));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server {i} not ready: {}",
-            processes.log(i)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn post_to(client: &reqwest::Client, address: &str, token: Option<&str>, query: &str) -> Gql {
-    let mut request = client
-        .post(format!("{address}/graphql"))
-        .header("accept", GRAPHQL_RESPONSE)
-        .json(&json!({ "query": query }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    TestApp::read(request.send().await.unwrap()).await
-}
-
 async fn two_server_processes_sharing_one_redis_draw_down_the_same_token_budget(backend: Backend) {
     let Some(redis) = common::redis_url() else {
         eprintln!("skipped: TEST_REDIS_URL is not set");
         return;
     };
-    let Some(database) = common::scratch_database(backend).await else {
+    let env = [("GATEHOUSE_RATE_POINTS", "50")];
+    let Some(replicas) = Replicas::start(backend, 2, &redis, &env).await else {
         return;
     };
-    let logs = tempfile::tempdir().unwrap();
-    let prefix = format!("test_{}:", uuid::Uuid::new_v4().simple());
-    let secret = uuid::Uuid::new_v4().to_string();
-    let client = reqwest::Client::new();
-    let mut processes = Processes(Vec::new());
-    let mut addresses = Vec::new();
-    // One after the other, so that only the first applies the migrations.
-    for i in 0..2 {
-        let port = free_port();
-        let log = logs.path().join(format!("server-{i}.log"));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-        command
-            .arg("serve")
-            .env_clear()
-            .envs(database.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("GATEHOUSE_ADDR", format!("127.0.0.1:{port}"))
-            .env("REDIS_URL", &redis)
-            .env("GATEHOUSE_REDIS_PREFIX", &prefix)
-            // A shared, busy test machine: do not let a slow Redis answer fall back to
-            // the in-process budget.
-            .env("GATEHOUSE_REDIS_TIMEOUT_MS", "3000")
-            .env("JWT_SECRET", &secret)
-            .env("GATEHOUSE_SEED_DEMO", "false")
-            .env("GATEHOUSE_IP_RATE_PER_SEC", "0")
-            .env("GATEHOUSE_RATE_POINTS", "50")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        processes.0.push((command.spawn().unwrap(), log));
-        let address = format!("http://127.0.0.1:{port}");
-        wait_ready(&client, &address, &mut processes, i).await;
-        addresses.push(address);
-    }
-    let (a, b) = (addresses[0].as_str(), addresses[1].as_str());
-
-    let res = post_to(
-        &client,
-        a,
-        None,
-        "mutation { register(input: { username: \"ada\", email: \"ada@example.org\",
-           password: \"password-ada\", displayName: \"Ada\" }) { token } }",
-    )
-    .await;
+    let res = replicas
+        .post(
+            0,
+            None,
+            "mutation { register(input: { username: \"ada\", email: \"ada@example.org\",
+               password: \"password-ada\", displayName: \"Ada\" }) { token } }",
+            json!({}),
+        )
+        .await;
     let token = res.data()["register"]["token"].as_str().unwrap().to_owned();
 
     // Each post costs 10 of ada's 50 points, wherever it is sent.
     let mut seen = Vec::new();
-    for (i, address) in [a, b, a, b, a].into_iter().enumerate() {
-        let res = post_to(&client, address, Some(&token), CREATE_POST).await;
+    for (i, replica) in [0, 1, 0, 1, 0].into_iter().enumerate() {
+        let res = replicas
+            .post(replica, Some(&token), CREATE_POST, json!({}))
+            .await;
         assert_eq!(res.status, 200, "post {i}: {}", res.body);
         res.data();
         assert_eq!(header_number(&res, "ratelimit-limit"), 50);
@@ -434,20 +344,23 @@ async fn two_server_processes_sharing_one_redis_draw_down_the_same_token_budget(
         seen,
         [40, 30, 20, 10, 0],
         "B sees what A spent and A what B spent (logs: {} / {})",
-        processes.log(0),
-        processes.log(1)
+        replicas.log(0),
+        replicas.log(1)
     );
-    for (name, address) in [("B", b), ("A", a)] {
-        let res = post_to(&client, address, Some(&token), CREATE_POST).await;
+    for (name, replica) in [("B", 1), ("A", 0)] {
+        let res = replicas
+            .post(replica, Some(&token), CREATE_POST, json!({}))
+            .await;
         assert_over_budget(&res, 60, &format!("the overflowing post on {name}"));
         assert_eq!(remaining(&res), 0);
     }
     // The refused posts wrote nothing; both processes read the same database.
-    for address in [a, b] {
-        let res = post_to(&client, address, None, "{ posts { totalCount } }").await;
+    for replica in [0, 1] {
+        let res = replicas
+            .post(replica, None, "{ posts { totalCount } }", json!({}))
+            .await;
         assert_eq!(res.data()["posts"]["totalCount"], 5);
     }
-    drop(processes);
 }
 
 backend_tests!(

@@ -15,6 +15,8 @@ use gatehouse::config::Settings;
 use gatehouse::services::Services;
 use serde_json::{json, Value};
 
+pub mod replicas;
+
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
