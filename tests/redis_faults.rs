@@ -216,6 +216,7 @@ async fn the_server_survives_redis_going_away_and_coming_back() {
         "no {budget_keys} key in Redis while it is up"
     );
     assert_eq!(gauge(&metrics(&app).await, "gatehouse_redis_up"), Some(1.0));
+    assert_cached(&app, &redis, &prefix, "with redis up").await;
 
     // (2) Redis killed: queries and mutations still succeed, quickly.
     redis.kill();
@@ -265,6 +266,18 @@ async fn the_server_survives_redis_going_away_and_coming_back() {
         "no Redis errors counted:\n{text}"
     );
 
+    // Caches are bypassed while Redis is away: answers come from the database, fresh.
+    for round in 0..2 {
+        let res = app.graphql(ANONYMOUS, json!({})).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        assert_ne!(
+            res.headers.get("x-cache").map(|v| v.to_str().unwrap()),
+            Some("HIT"),
+            "anonymous query #{round} with redis down"
+        );
+        assert_eq!(res.data()["posts"]["totalCount"], 4, "{}", res.body);
+    }
+
     // (3) Redis back on the same port: the server goes back to it by itself.
     let redis = RedisServer::start(port).await;
     assert!(redis.keys(&budget_keys).await.is_empty(), "a fresh Redis");
@@ -284,4 +297,30 @@ async fn the_server_survives_redis_going_away_and_coming_back() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(gauge(&metrics(&app).await, "gatehouse_redis_up"), Some(1.0));
+    assert_cached(&app, &redis, &prefix, "after the restart").await;
+}
+
+/// An anonymous read the response cache may answer.
+const ANONYMOUS: &str = "{ posts(first: 10) { totalCount nodes { title likeCount } } }";
+
+/// Caching works through Redis: a repeated anonymous query is a hit, and the response
+/// and entity tiers hold keys in Redis.
+async fn assert_cached(app: &TestApp, redis: &RedisServer, prefix: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        app.graphql(ANONYMOUS, json!({})).await;
+        let res = app.graphql(ANONYMOUS, json!({})).await;
+        let hit = res.headers.get("x-cache").is_some_and(|v| v == "HIT");
+        let mut responses = redis.keys(&format!("{prefix}r:*")).await;
+        responses.retain(|key| !key.ends_with(":r:version"));
+        let entities = redis.keys(&format!("{prefix}e:*")).await;
+        if hit && !responses.is_empty() && !entities.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: no cache hit through Redis (hit {hit}, keys {responses:?} {entities:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
