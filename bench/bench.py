@@ -17,6 +17,7 @@ import base64
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -382,6 +383,26 @@ def pgss_collect(admin_url: str, db: str) -> tuple[int, list]:
     return int(total), json.loads(top)
 
 
+def cache_lookups(graphql_url: str) -> dict:
+    """`gatehouse_cache_requests_total` of a Gatehouse, by layer and result."""
+    url = graphql_url.rsplit("/graphql", 1)[0] + "/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            text = r.read().decode()
+    except OSError as e:
+        log(f"could not scrape {url}: {e}")
+        return {}
+    out: dict = {}
+    for line in text.splitlines():
+        m = re.match(r'gatehouse_cache_requests_total\{(.*)\} ([0-9.e+]+)$', line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        layer = out.setdefault(labels.get("layer", "?"), {})
+        layer[labels.get("result", "?")] = layer.get(labels.get("result", "?"), 0) + float(m.group(2))
+    return out
+
+
 def measure(system: System, op: str, env_extra: dict, args) -> dict:
     tag = f"{op}-{system.key}"
     log(f"{tag}: warm-up {args.warmup}s")
@@ -430,7 +451,8 @@ def ratio(a, b):
 
 def idle_text(meta: dict) -> str:
     idle = meta.get("idle_rss_mib") or {}
-    names = {"gatehouse": "Gatehouse", "postgraphile": "PostGraphile", "ceiling": "ceiling"}
+    names = {"gatehouse": "Gatehouse", "gatehouse_cached": "Gatehouse (cached)",
+             "postgraphile": "PostGraphile", "ceiling": "ceiling"}
     return ", ".join(f"{names[k]} {v} MiB" for k, v in idle.items() if v is not None) or "n/a"
 
 
@@ -476,7 +498,14 @@ def render(results: dict, meta: dict) -> str:
                 rp = f"rps {fmt(rr, '.2f')}×, p99 {fmt(p99, '.2f')}×, RSS {fmt(mem, '.2f')}×"
             rc = f"rps {fmt(ratio(gh['rps'], ceiling and ceiling['rps']), '.3f')}×" if ceiling else ""
             lines.append(row(gh, "Gatehouse (uncached)", rp, rc))
-        lines.append(f"| {op} | Gatehouse (cached) | n/a until the response cache lands | | | | | | | |")
+        ghc = by.get((op, "gatehouse_cached"))
+        if ghc:
+            rp = ""
+            if pg:
+                rp = (f"rps {fmt(ratio(ghc['rps'], pg['rps']), '.2f')}×, "
+                      f"p99 {fmt(ratio(ghc['wrk']['p99_us'], pg['wrk']['p99_us']), '.2f')}×")
+            rc = f"rps {fmt(ratio(ghc['rps'], ceiling and ceiling['rps']), '.3f')}×" if ceiling else ""
+            lines.append(row(ghc, "Gatehouse (cached)", rp, rc))
         if pg:
             lines.append(row(pg, "PostGraphile"))
     if ceiling:
@@ -485,8 +514,21 @@ def render(results: dict, meta: dict) -> str:
                      f"{fmt(w['p50_us'] / 1000, '.2f')} | {fmt(w['p99_us'] / 1000, '.2f')} | 0 | "
                      f"{fmt(ceiling['rss'] and ceiling['rss']['peak_mib'], '.1f')} | "
                      f"{fmt(ceiling.get('cpu_ms_per_request'), '.3f')} | | |")
+    lookups = meta.get("cache_lookups") or {}
+    if lookups:
+        parts = []
+        for layer, counts in sorted(lookups.items()):
+            total = counts.get("hit", 0) + counts.get("miss", 0)
+            parts.append(f"{layer} {counts.get('hit', 0):.0f}/{total:.0f} hits"
+                         f" ({fmt(ratio(counts.get('hit', 0), total), '.1%')})")
+        lines.append("")
+        lines.append("Cache lookups on the cached Gatehouse over the whole run (warm-ups included): "
+                     + ", ".join(parts) + ".")
     lines.append("")
-    lines.append("Notes: `write` alternates `addComment` and `likePost` (every like a new row). "
+    lines.append("Notes: Gatehouse (uncached) runs with `GATEHOUSE_ENTITY_CACHE=false "
+                 "GATEHOUSE_RESPONSE_CACHE=false`; Gatehouse (cached) is a second process on the "
+                 "same database and Redis with both caches on (their default), every read an "
+                 "anonymous query its response cache answers once warm. `write` alternates `addComment` and `likePost` (every like a new row). "
                  "Gatehouse runs them under JWTs from its `register`/`login` mutations; the "
                  "PostGraphile schema has no auth, so its write is `createComment` / "
                  "`createPostLike` with the author and user ids in the input (no token check, no "
@@ -515,6 +557,8 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--gatehouse", required=True)
     p.add_argument("--gatehouse-pid", type=int, required=True)
+    p.add_argument("--gatehouse-cached", required=True)
+    p.add_argument("--gatehouse-cached-pid", type=int, required=True)
     p.add_argument("--postgraphile", required=True)
     p.add_argument("--postgraphile-pid", type=int, required=True)
     p.add_argument("--ceiling", required=True)
@@ -538,6 +582,8 @@ def main() -> int:
     ops = [o for o in args.ops.split(",") if o]
 
     gh = System("gatehouse", "Gatehouse", args.gatehouse, args.gatehouse_pid)
+    ghc = System("gatehouse_cached", "Gatehouse (cached)", args.gatehouse_cached,
+                 args.gatehouse_cached_pid)
     pg = System("postgraphile", "PostGraphile", args.postgraphile, args.postgraphile_pid)
     ceil = System("ceiling", "axum ceiling", args.ceiling, args.ceiling_pid)
     params = {"post_id": args.posts // 2 + 1, "username": f"user{max(1, args.users // 200)}"}
@@ -548,7 +594,7 @@ def main() -> int:
     failures = []
     for op in [o for o in ops if o in READ_OPS]:
         got = {}
-        for s, norm in ((gh, norm_gatehouse), (pg, norm_postgraphile)):
+        for s, norm in ((gh, norm_gatehouse), (ghc, norm_gatehouse), (pg, norm_postgraphile)):
             r = post_json(s.url, read_body(s.key, op, params))
             responses[f"{op}-{s.key}"] = r
             if r.get("errors") or not r.get("data"):
@@ -558,8 +604,9 @@ def main() -> int:
                 got[s.key] = norm(op, r["data"])
             except (KeyError, TypeError, ValueError) as e:
                 failures.append(f"{op}: {s.label} answer has an unexpected shape ({e!r})")
-        if len(got) == 2:
-            diff = first_difference(got["gatehouse"], got["postgraphile"])
+        if len(got) == 3:
+            diff = first_difference(got["gatehouse"], got["postgraphile"]) or \
+                first_difference(got["gatehouse"], got["gatehouse_cached"])
             if diff:
                 failures.append(f"{op}: Gatehouse and PostGraphile differ at {diff}")
             else:
@@ -570,7 +617,7 @@ def main() -> int:
         for f in failures:
             log(f"VERIFICATION FAILED: {f}")
         return 2
-    idle = {s.key: RssSampler(s.pid).read() for s in (gh, pg, ceil)}
+    idle = {s.key: RssSampler(s.pid).read() for s in (gh, ghc, pg, ceil)}
     meta["idle_rss_mib"] = {k: v and round(v / 1024, 1) for k, v in idle.items()}
     log(f"idle RSS before any load (MiB): {meta['idle_rss_mib']}")
 
@@ -578,9 +625,9 @@ def main() -> int:
     conf_dir = args.out / "raw"
     runs = []
     for op in [o for o in ops if o in READ_OPS]:
-        for s in (gh, pg):
+        for s in (gh, ghc, pg):
             body = conf_dir / f"body-{op}-{s.key}.json"
-            body.write_text(json.dumps(read_body(s.key, op, params)))
+            body.write_text(json.dumps(read_body("gatehouse" if s is ghc else s.key, op, params)))
             env = {"BENCH_MODE": "static", "BENCH_CHECK_ERRORS": "1", "BENCH_BODY_FILE": str(body)}
             runs.append(measure(s, op, env, args))
 
@@ -602,6 +649,7 @@ def main() -> int:
     body.write_text(json.dumps({"query": "{ ok }"}))
     runs.append(measure(ceil, "ceiling", {"BENCH_MODE": "static", "BENCH_BODY_FILE": str(body)}, args))
 
+    meta["cache_lookups"] = cache_lookups(args.gatehouse_cached)
     results = {"meta": meta, "params": params, "runs": runs}
     table = render(results, meta)
     (args.out / "latest.json").write_text(json.dumps(results, indent=1))

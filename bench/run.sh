@@ -17,7 +17,7 @@
 #   BENCH_CONCURRENCY [32] | BENCH_OPS [feed,deep,single,user_page,write]
 #   BENCH_DB [gatehouse_bench] | PGHOST [127.0.0.1] | PGPORT [5432] | PGUSER [postgres]
 #   BENCH_REDIS_URL [redis://127.0.0.1:6379] | BENCH_GATEHOUSE_PORT [18080]
-#   BENCH_PEER_PORT [18091] | BENCH_CEILING_PORT [18090] | BENCH_NO_PGSS [unset]
+#   BENCH_GATEHOUSE_CACHED_PORT [18083] | BENCH_PEER_PORT [18091] | BENCH_CEILING_PORT [18090] | BENCH_NO_PGSS [unset]
 #   BENCH_SKIP_BUILD [unset: build] | BENCH_DROP_DB [unset: keep the database]
 #   BENCH_GATEHOUSE_BIN [target/release/gatehouse]: measure this binary instead
 set -euo pipefail
@@ -53,6 +53,7 @@ DB_URL="postgres://${PGUSER}@${PGHOST}:${PGPORT}/${DB}?sslmode=disable"
 ADMIN_URL="postgres://${PGUSER}@${PGHOST}:${PGPORT}/postgres"
 REDIS_URL_BENCH="${BENCH_REDIS_URL:-redis://127.0.0.1:6379}"
 GH_PORT="${BENCH_GATEHOUSE_PORT:-18080}"
+GH_CACHED_PORT="${BENCH_GATEHOUSE_CACHED_PORT:-18083}"
 PEER_PORT="${BENCH_PEER_PORT:-18091}"
 CEILING_PORT="${BENCH_CEILING_PORT:-18090}"
 RESULTS="$BENCH_DIR/results"
@@ -110,9 +111,9 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 need wrk "Debian package wrk"
 
-for port in "$GH_PORT" "$PEER_PORT" "$CEILING_PORT"; do
+for port in "$GH_PORT" "$GH_CACHED_PORT" "$PEER_PORT" "$CEILING_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "port $port is already in use (set BENCH_GATEHOUSE_PORT / BENCH_PEER_PORT / BENCH_CEILING_PORT)"
+    die "port $port is already in use (set BENCH_GATEHOUSE_PORT / BENCH_GATEHOUSE_CACHED_PORT / BENCH_PEER_PORT / BENCH_CEILING_PORT)"
   fi
 done
 
@@ -194,12 +195,19 @@ python3 -c "import sys; sys.exit(0 if $LOAD_SECONDS < 120 else 1)" ||
   say "warning: the load took longer than the two minutes it must stay under"
 
 # ------------------------------------------------------------------ servers
-say "starting Gatehouse on 127.0.0.1:$GH_PORT"
-env GATEHOUSE_ADDR="127.0.0.1:$GH_PORT" DATABASE_URL="$DB_URL" REDIS_URL="$REDIS_URL_BENCH" \
-  GATEHOUSE_SEED_DEMO=false GATEHOUSE_ENV=production \
-  JWT_SECRET="gatehouse-bench-secret-$(date +%s)-not-for-production" \
-  GATEHOUSE_RATE_POINTS=1000000000 GATEHOUSE_IP_RATE_PER_SEC=1000000000 GATEHOUSE_IP_BURST=1000000000 \
-  "$GH_BIN" serve >"$LOGS/gatehouse.log" 2>&1 &
+# Two Gatehouse processes on the same database and Redis: one with its caches off (every
+# request executes), one with the entity and response caches on (their defaults).
+GH_SECRET="gatehouse-bench-secret-$(date +%s)-not-for-production"
+start_gatehouse() { # port log cache(true|false)
+  env GATEHOUSE_ADDR="127.0.0.1:$1" DATABASE_URL="$DB_URL" REDIS_URL="$REDIS_URL_BENCH" \
+    GATEHOUSE_SEED_DEMO=false GATEHOUSE_ENV=production JWT_SECRET="$GH_SECRET" \
+    GATEHOUSE_RATE_POINTS=1000000000 GATEHOUSE_IP_RATE_PER_SEC=1000000000 GATEHOUSE_IP_BURST=1000000000 \
+    GATEHOUSE_ENTITY_CACHE="$3" GATEHOUSE_RESPONSE_CACHE="$3" \
+    GATEHOUSE_REDIS_PREFIX="gatehouse-bench-$$:" \
+    "$GH_BIN" serve >"$2" 2>&1 &
+}
+say "starting Gatehouse (caches off) on 127.0.0.1:$GH_PORT"
+start_gatehouse "$GH_PORT" "$LOGS/gatehouse.log" false
 GH_PID=$!; PIDS+=("$GH_PID")
 
 say "starting PostGraphile $PG_VERSION_PEER (Node $NODE_VERSION) on 127.0.0.1:$PEER_PORT"
@@ -221,6 +229,12 @@ wait_for() { # name pid log check-command...
   tail -20 "$log" >&2; die "$name did not become ready within 60s"
 }
 wait_for Gatehouse "$GH_PID" "$LOGS/gatehouse.log" curl -fsS "http://127.0.0.1:$GH_PORT/readyz"
+# Started once the first has migrated (it runs no migration then).
+say "starting Gatehouse (caches on) on 127.0.0.1:$GH_CACHED_PORT"
+start_gatehouse "$GH_CACHED_PORT" "$LOGS/gatehouse-cached.log" true
+GH_CACHED_PID=$!; PIDS+=("$GH_CACHED_PID")
+wait_for "Gatehouse (cached)" "$GH_CACHED_PID" "$LOGS/gatehouse-cached.log" \
+  curl -fsS "http://127.0.0.1:$GH_CACHED_PORT/readyz"
 wait_for PostGraphile "$PEER_PID" "$LOGS/postgraphile.log" curl -fsS -H 'content-type: application/json' \
   -d '{"query":"{ __typename }"}' "http://127.0.0.1:$PEER_PORT/graphql"
 wait_for ceiling "$CEILING_PID" "$LOGS/ceiling.log" curl -fsS "http://127.0.0.1:$CEILING_PORT/"
@@ -258,6 +272,7 @@ PGSS_FLAG=()
 # In the background with `wait`, so a TERM/INT to this script runs the trap at once.
 python3 "$BENCH_DIR/bench.py" \
   --gatehouse "http://127.0.0.1:$GH_PORT/graphql" --gatehouse-pid "$GH_PID" \
+  --gatehouse-cached "http://127.0.0.1:$GH_CACHED_PORT/graphql" --gatehouse-cached-pid "$GH_CACHED_PID" \
   --postgraphile "http://127.0.0.1:$PEER_PORT/graphql" --postgraphile-pid "$PEER_PID" \
   --ceiling "http://127.0.0.1:$CEILING_PORT/" --ceiling-pid "$CEILING_PID" \
   --db "$DB" --db-url "$DB_URL" --admin-url "$ADMIN_URL" \
