@@ -99,8 +99,9 @@ def query_text(system: str, op: str) -> str:
 
 
 class System:
-    def __init__(self, key, label, url, pid):
+    def __init__(self, key, label, url, pid, schema=None):
         self.key, self.label, self.url, self.pid = key, label, url, pid
+        self.schema = schema or key  # whose queries it answers (bench/queries/<schema>)
 
 
 def read_body(system: str, op: str, params: dict) -> dict:
@@ -583,7 +584,7 @@ def main() -> int:
 
     gh = System("gatehouse", "Gatehouse", args.gatehouse, args.gatehouse_pid)
     ghc = System("gatehouse_cached", "Gatehouse (cached)", args.gatehouse_cached,
-                 args.gatehouse_cached_pid)
+                 args.gatehouse_cached_pid, schema="gatehouse")
     pg = System("postgraphile", "PostGraphile", args.postgraphile, args.postgraphile_pid)
     ceil = System("ceiling", "axum ceiling", args.ceiling, args.ceiling_pid)
     params = {"post_id": args.posts // 2 + 1, "username": f"user{max(1, args.users // 200)}"}
@@ -595,7 +596,7 @@ def main() -> int:
     for op in [o for o in ops if o in READ_OPS]:
         got = {}
         for s, norm in ((gh, norm_gatehouse), (ghc, norm_gatehouse), (pg, norm_postgraphile)):
-            r = post_json(s.url, read_body(s.key, op, params))
+            r = post_json(s.url, read_body(s.schema, op, params))
             responses[f"{op}-{s.key}"] = r
             if r.get("errors") or not r.get("data"):
                 failures.append(f"{op}: {s.label} answered errors: {json.dumps(r)[:400]}")
@@ -627,7 +628,7 @@ def main() -> int:
     for op in [o for o in ops if o in READ_OPS]:
         for s in (gh, ghc, pg):
             body = conf_dir / f"body-{op}-{s.key}.json"
-            body.write_text(json.dumps(read_body("gatehouse" if s is ghc else s.key, op, params)))
+            body.write_text(json.dumps(read_body(s.schema, op, params)))
             env = {"BENCH_MODE": "static", "BENCH_CHECK_ERRORS": "1", "BENCH_BODY_FILE": str(body)}
             runs.append(measure(s, op, env, args))
 

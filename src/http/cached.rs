@@ -3,13 +3,14 @@
 
 use std::time::Instant;
 
+use async_graphql::Request;
 use axum::response::{IntoResponse, Response as HttpResponse};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::graphql::{observe, Caller};
 use super::response::{rate_limit_headers, refusal};
 use super::AppState;
-use crate::cache::{CachedResponse, ResponseKey};
+use crate::cache::{CachedResponse, Lookup, ResponseKey};
 use crate::db::RequestStats;
 use crate::error::Code;
 use crate::graphql::context::RequestInfo;
@@ -17,9 +18,37 @@ use crate::limits::analysis::seconds_until;
 use crate::limits::guard::QUERY_FLOOR;
 use crate::services::Services;
 
+/// Consults the response cache before anything parses the document: `Err` is the cached
+/// answer to send; `Ok(Some(..))` where a fresh answer is to be stored; `Ok(None)` when the
+/// cache does not apply (authenticated, batched, refused, or off). `requests` are admitted
+/// (persisted queries resolved, trusted-documents policy applied). Only queries are ever
+/// stored, so a hit is a query's answer.
+pub(super) async fn consult(
+    state: &AppState,
+    caller: &Caller,
+    requests: &[Result<Request, async_graphql::Response>],
+    batched: bool,
+) -> Result<Option<(ResponseKey, u64)>, HttpResponse> {
+    let [Ok(request)] = requests else {
+        return Ok(None);
+    };
+    if batched || caller.viewer.is_some() {
+        return Ok(None);
+    }
+    let key = ResponseKey::of(request);
+    match state.services.caches.cached_response(&key).await {
+        Lookup::Hit(entry) => {
+            let operation = request.operation_name.as_deref();
+            Err(answer(state, caller, operation, &entry).await)
+        }
+        Lookup::Miss { version } => Ok(Some((key, version))),
+        Lookup::Bypass => Ok(None),
+    }
+}
+
 /// Sends a cached response. It still costs the caller the smallest charge, so the cache
 /// is not a way around the budget, and carries the budget headers like any answer.
-pub(super) async fn answer(
+async fn answer(
     state: &AppState,
     caller: &Caller,
     operation: Option<&str>,

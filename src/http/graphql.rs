@@ -20,7 +20,7 @@ use super::client::{self, InvalidToken};
 use super::response::{graphql_response, refusal, Media};
 use super::{hardening, ws, AppState};
 use crate::auth::Viewer;
-use crate::cache::{Lookup, ResponseKey};
+use crate::cache::ResponseKey;
 use crate::db::{RequestStats, REQUEST_STATS};
 use crate::error::{coded_error, Code};
 use crate::graphql::context::{BudgetSlot, RequestInfo};
@@ -243,7 +243,13 @@ pub async fn graphql_get(
                 .await
         }
     };
-    let prepared = prepare(&state, request).await;
+    let admitted = [admit(&state, request).await];
+    let cache = match cached::consult(&state, &caller, &admitted, false).await {
+        Ok(cache) => cache,
+        Err(hit) => return hit,
+    };
+    let [admitted] = admitted;
+    let prepared = prepare(admitted);
     // An operation that cannot be picked is reported by `execute`, as for POST.
     if let Ok((_, Some(kind))) = &prepared {
         if *kind != OperationType::Query {
@@ -261,7 +267,7 @@ pub async fn graphql_get(
             return response;
         }
     }
-    run(&state, caller, vec![prepared], false).await
+    run(&state, caller, vec![prepared], false, cache).await
 }
 
 /// Answers methods `/graphql` does not serve (PUT, DELETE …) in GraphQL's error shape.
@@ -279,13 +285,16 @@ pub async fn method_not_allowed() -> HttpResponse {
     response
 }
 
-/// Readies one operation: persisted-query resolution, the cheap textual limits (before
-/// anything parses the document), and the choice of operation. `Err` is the response of
-/// an operation refused on its own (the rest of a batch still runs).
-async fn prepare(
-    state: &AppState,
-    mut request: Request,
-) -> Result<(Request, Option<OperationType>), async_graphql::Response> {
+/// An operation admitted by [`admit`], or the response of its refusal.
+type Admitted = Result<Request, async_graphql::Response>;
+
+/// An operation ready to run, with its type, or the response of its refusal.
+type Prepared = Result<(Request, Option<OperationType>), async_graphql::Response>;
+
+/// Admits one operation before anything parses its document: persisted-query resolution
+/// (and the trusted-documents policy) and the cheap textual limits. `Err` is the response
+/// of an operation refused on its own (the rest of a batch still runs).
+async fn admit(state: &AppState, mut request: Request) -> Admitted {
     let refused = |error| async_graphql::Response::from_errors(vec![error]);
     state
         .services
@@ -294,8 +303,17 @@ async fn prepare(
         .await
         .map_err(refused)?;
     guard::precheck(&request.query, &state.services.settings.limits).map_err(refused)?;
-    let kind = select_operation(&mut request)
-        .map_err(|message| refused(coded_error(Code::BadUserInput, message)))?;
+    Ok(request)
+}
+
+/// Parses an admitted operation's document and picks the operation to run.
+// The error is the refusal's response itself, built once and moved into the reply.
+#[allow(clippy::result_large_err)]
+fn prepare(admitted: Admitted) -> Prepared {
+    let mut request = admitted?;
+    let kind = select_operation(&mut request).map_err(|message| {
+        async_graphql::Response::from_errors(vec![coded_error(Code::BadUserInput, message)])
+    })?;
     Ok((request, kind))
 }
 
@@ -390,11 +408,16 @@ async fn execute(
     requests: Vec<Request>,
     batched: bool,
 ) -> HttpResponse {
-    let mut prepared = Vec::with_capacity(requests.len());
+    let mut admitted = Vec::with_capacity(requests.len());
     for request in requests {
-        prepared.push(prepare(state, request).await);
+        admitted.push(admit(state, request).await);
     }
-    run(state, caller, prepared, batched).await
+    let cache = match cached::consult(state, &caller, &admitted, batched).await {
+        Ok(cache) => cache,
+        Err(hit) => return hit,
+    };
+    let prepared = admitted.into_iter().map(prepare).collect();
+    run(state, caller, prepared, batched, cache).await
 }
 
 /// Runs one operation with its own loaders and batching gate, counting its SQL, under the
@@ -506,32 +529,22 @@ pub(super) fn observe(
     }
 }
 
-/// Runs every prepared operation with its own loaders under the timeout (the guard
+/// Runs every prepared operation with its own loaders under the timeout; `cache` is where
+/// the response cache wants a fresh answer stored (an anonymous query it had not). (the guard
 /// extension checks and charges each one before it runs), and writes the response with
 /// the caller's budget.
 async fn run(
     state: &AppState,
     caller: Caller,
-    prepared: Vec<Result<(Request, Option<OperationType>), async_graphql::Response>>,
+    prepared: Vec<Prepared>,
     batched: bool,
+    cache: Option<(ResponseKey, u64)>,
 ) -> HttpResponse {
     let services = &state.services;
     let timeout = services.settings.limits.request_timeout;
-    // An anonymous single query may be answered from, or stored in, the response cache.
-    let cache = match (&prepared[..], caller.viewer, batched) {
-        ([Ok((request, Some(OperationType::Query)))], None, false) => {
-            let key = ResponseKey::of(request);
-            match services.caches.cached_response(&key).await {
-                Lookup::Hit(entry) => {
-                    let operation = request.operation_name.as_deref();
-                    return cached::answer(state, &caller, operation, &entry).await;
-                }
-                Lookup::Miss { version } => Some((key, version)),
-                Lookup::Bypass => None,
-            }
-        }
-        _ => None,
-    };
+    // Only a query's answer may be stored.
+    let is_query = matches!(&prepared[..], [Ok((_, Some(OperationType::Query)))]);
+    let cache = cache.filter(|_| is_query);
     let info = RequestInfo {
         viewer: caller.viewer,
         request_id: caller.request_id.clone(),
