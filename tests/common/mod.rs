@@ -178,7 +178,8 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
     }
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).unwrap();
     if std::env::var("TEST_LOG").is_ok() {
-        gatehouse::telemetry::init(&settings);
+        // The handle is dropped: tests that trace run a server process (tests/otel.rs).
+        let _ = gatehouse::telemetry::init(&settings);
     }
     let app = App::build(settings).await.unwrap();
     let port = app.port();
