@@ -25,6 +25,7 @@ use crate::graphql::context::{BudgetSlot, RequestInfo};
 use crate::graphql::loaders::gate::Tracked;
 use crate::graphql::loaders::{Gate, Loaders};
 use crate::limits::guard;
+use crate::telemetry;
 
 /// The caller of one HTTP request.
 struct Caller {
@@ -338,6 +339,16 @@ fn get_request(uri: &Uri) -> Result<Request, &'static str> {
 /// stays cached in the request, so execution does not parse it again.
 fn select_operation(request: &mut Request) -> Result<Option<OperationType>, String> {
     let name = request.operation_name.clone();
+    // The one parse of the document: execution reuses it, so its span is here.
+    let span = tracing::info_span!(
+        target: telemetry::TARGET,
+        "graphql.parse",
+        otel.status_code = tracing::field::Empty,
+    );
+    if !span.in_scope(|| request.parsed_query().is_ok()) {
+        span.record("otel.status_code", "error");
+        return Ok(None);
+    }
     let Ok(document) = request.parsed_query() else {
         return Ok(None);
     };
@@ -500,6 +511,9 @@ async fn run(
         budget_key: caller.budget_key.clone(),
         budget: BudgetSlot::default(),
     };
+    if let [Ok((request, kind))] = prepared.as_slice() {
+        telemetry::http::record_operation(request.operation_name.as_deref(), *kind);
+    }
     let mut responses = Vec::with_capacity(prepared.len());
     for request in prepared {
         let response = match request {

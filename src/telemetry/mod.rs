@@ -2,13 +2,15 @@
 //!
 //! Logs are human-readable in development and JSON in production; `RUST_LOG` filters them.
 //! With `OTEL_EXPORTER_OTLP_ENDPOINT` set, a second layer exports spans over OTLP/HTTP
-//! (see [`export`]).
+//! (see [`export`]): the HTTP request ([`http`]) and GraphQL parse/validate/execute
+//! (`graphql::spans`).
 //!
 //! Those spans use the target [`TARGET`] and only the export layer sees them: the logs look
 //! exactly as they do without tracing, and with no endpoint nothing is interested in them, so
 //! each costs one cached callsite check.
 
 pub mod export;
+pub mod http;
 
 use std::sync::OnceLock;
 use std::time::Duration;
