@@ -2,8 +2,9 @@
 //!
 //! Logs are human-readable in development and JSON in production; `RUST_LOG` filters them.
 //! With `OTEL_EXPORTER_OTLP_ENDPOINT` set, a second layer exports spans over OTLP/HTTP
-//! (see [`export`]): the HTTP request ([`http`]) and GraphQL parse/validate/execute
-//! (`graphql::spans`).
+//! (see [`export`]): the HTTP request ([`http`]), GraphQL parse/validate/execute
+//! (`graphql::spans`), each DataLoader batch (`graphql::loaders::gate`), each SQL statement
+//! ([`sql`]) and each Redis call (`redis`).
 //!
 //! Those spans use the target [`TARGET`] and only the export layer sees them: the logs look
 //! exactly as they do without tracing, and with no endpoint nothing is interested in them, so
@@ -11,6 +12,7 @@
 
 pub mod export;
 pub mod http;
+pub mod sql;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -30,12 +32,31 @@ pub const TARGET: &str = "gatehouse::otel";
 /// How long shutdown waits for the last spans to reach the collector.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The tracer of the installed exporter: set once tracing is on.
+/// The tracer of the installed exporter: set once tracing is on, read by [`sql`] (which
+/// makes its spans directly, with the statement's measured start and end).
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
 /// True when spans are exported (an endpoint is configured and the subscriber installed).
 pub fn enabled() -> bool {
     TRACER.get().is_some()
+}
+
+/// True when spans are exported and the current task works inside an exported span (a
+/// request): client calls (Redis, SQL) outside any request, such as start-up or WebSocket
+/// set-up, would each start a trace of their own and only add noise.
+///
+/// Entering an exported span makes its context the current OpenTelemetry context, which
+/// is what this asks: `tracing::Span::current()` may be a span only the logs see (the
+/// DataLoader's own `load_many`, say), which is no parent for an exported span.
+pub fn in_trace() -> bool {
+    enabled() && current_context().is_some()
+}
+
+/// The OpenTelemetry context of the innermost entered exported span, if any.
+pub fn current_context() -> Option<opentelemetry::Context> {
+    use opentelemetry::trace::TraceContextExt as _;
+    let cx = opentelemetry::Context::current();
+    cx.span().span_context().is_valid().then_some(cx)
 }
 
 /// The installed telemetry; [`Telemetry::shutdown`] flushes spans not yet exported.
@@ -97,6 +118,7 @@ pub fn init(settings: &Settings) -> anyhow::Result<Telemetry> {
     let spans = tracing_opentelemetry::layer()
         .with_tracer(tracer.clone())
         // Attributes are what the spans declare: no file/line/thread/busy-time noise.
+        // Context activation (on by default) stays: see `in_trace`.
         .with_location(false)
         .with_threads(false)
         .with_target(false)
