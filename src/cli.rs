@@ -60,7 +60,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load()?;
-    telemetry::init(&settings);
+    let telemetry = telemetry::init(&settings)?;
+    let result = run_command(command, settings).await;
+    // After serving has stopped (in-flight requests done): the last spans go out now, or
+    // they would die with the process on SIGTERM.
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run_command(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let app = App::build(settings).await?;

@@ -122,8 +122,11 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// `GATEHOUSE_WS_KEEPALIVE_SECS`: interval of the server's WebSocket pings.
     pub ws_keepalive: Duration,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: OTLP/HTTP collector (`http://collector:4318`); traces
+    /// go to `<endpoint>/v1/traces`. Unset: no tracing at all.
     pub otlp_endpoint: Option<String>,
+    /// `OTEL_SERVICE_NAME`: the `service.name` of exported traces.
+    pub otel_service_name: String,
     /// `RUST_LOG`.
     pub log_filter: String,
     /// Token settings.
@@ -218,7 +221,10 @@ impl Settings {
             drain_delay: Duration::from_secs(env.parse("GATEHOUSE_DRAIN_DELAY_SECS", 5)?),
             shutdown_grace: Duration::from_secs(env.parse("GATEHOUSE_SHUTDOWN_GRACE_SECS", 20)?),
             ws_keepalive: Duration::from_secs(env.parse("GATEHOUSE_WS_KEEPALIVE_SECS", 25)?.max(1)),
-            otlp_endpoint: env.string("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            otlp_endpoint: env.http_url("OTEL_EXPORTER_OTLP_ENDPOINT")?,
+            otel_service_name: env
+                .string("OTEL_SERVICE_NAME")
+                .unwrap_or_else(|| "gatehouse".into()),
             log_filter: env.string("RUST_LOG").unwrap_or_else(|| "info".into()),
             jwt: JwtSettings {
                 secret: env.string("JWT_SECRET").map(Into::into),
@@ -296,6 +302,26 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         }
     }
 
+    /// An `http://` or `https://` URL with a host, as written.
+    fn http_url(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(value) = self.string(name) else {
+            return Ok(None);
+        };
+        let value = value.trim().to_owned();
+        match value.parse::<http::Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() =>
+            {
+                Ok(Some(value))
+            }
+            _ => Err(ConfigError {
+                variable: name,
+                value,
+                reason: "expected an http:// or https:// URL, e.g. http://collector:4318".into(),
+            }),
+        }
+    }
+
     fn list<T: std::str::FromStr>(&self, name: &'static str) -> Result<Vec<T>, ConfigError>
     where
         T::Err: std::fmt::Display,
@@ -361,5 +387,23 @@ mod tests {
         assert_eq!(err.variable, "GATEHOUSE_TRUSTED_PROXIES");
         let err = settings(&[("GATEHOUSE_ENV", "staging")]).unwrap_err();
         assert_eq!(err.variable, "GATEHOUSE_ENV");
+        for endpoint in ["collector:4318", "grpc://collector:4317", "http://"] {
+            let err = settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)]).unwrap_err();
+            assert_eq!(err.variable, "OTEL_EXPORTER_OTLP_ENDPOINT", "{endpoint}");
+        }
+    }
+
+    #[test]
+    fn tracing_is_off_unless_an_endpoint_is_set() {
+        let s = settings(&[]).unwrap();
+        assert!(s.otlp_endpoint.is_none());
+        assert_eq!(s.otel_service_name, "gatehouse");
+        let s = settings(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_SERVICE_NAME", "gatehouse-eu"),
+        ])
+        .unwrap();
+        assert_eq!(s.otlp_endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(s.otel_service_name, "gatehouse-eu");
     }
 }

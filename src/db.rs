@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection};
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
@@ -77,6 +77,7 @@ pub async fn connect(
         .await
         .with_context(|| format!("connecting to the database at {}", redact(url)))?;
     let counter = counter.clone();
+    let system = crate::telemetry::sql::db_system(db.get_database_backend());
     db.set_metric_callback(move |info| {
         counter.bump();
         let micros = u64::try_from(info.elapsed.as_micros()).unwrap_or(u64::MAX);
@@ -85,6 +86,7 @@ pub async fn connect(
             stats.db_micros.fetch_add(micros, Ordering::Relaxed);
         });
         tracing::debug!(target: "gatehouse::sql", elapsed_us = info.elapsed.as_micros() as u64, failed = info.failed, sql = %info.statement.sql, "statement");
+        crate::telemetry::sql::record_statement(system, info);
     });
     Ok(db)
 }

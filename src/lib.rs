@@ -15,6 +15,7 @@
 //! - [`events`]: subscription fan-out behind a trait.
 //! - [`limits`]: the per-caller cost budget.
 //! - [`error`]: `AppError` and the contract's error codes.
+//! - [`telemetry`]: logs, and OpenTelemetry traces when an OTLP endpoint is set.
 //! - [`seed`]: the demo data set. [`playground`]: the offline GraphiQL page.
 
 pub mod app;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use deadpool_redis::{Config, Connection, Pool, Runtime};
 use futures_util::StreamExt as _;
+use tracing::Instrument as _;
 
 /// A Redis pool with a key prefix and fault tracking.
 #[derive(Clone)]
@@ -83,10 +84,30 @@ impl Redis {
                 .await
                 .map_err(|e| RedisError::Failed(e.to_string()))
         };
-        let result = match tokio::time::timeout(self.timeout, attempt).await {
+        // One span per call within a request, the pool wait included: that is what the
+        // caller waited for.
+        let span = if crate::telemetry::in_trace() {
+            tracing::info_span!(
+                target: crate::telemetry::TARGET,
+                "redis",
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                db.system = "redis",
+                db.operation.name = what,
+            )
+        } else {
+            tracing::Span::none()
+        };
+        let result = match tokio::time::timeout(self.timeout, attempt)
+            .instrument(span.clone())
+            .await
+        {
             Ok(result) => result,
             Err(_) => Err(RedisError::Timeout),
         };
+        if result.is_err() {
+            span.record("otel.status_code", "error");
+        }
         self.record(what, result.as_ref().err());
         result
     }

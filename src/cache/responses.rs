@@ -48,16 +48,23 @@ pub struct CachedResponse {
     pub body: Bytes,
     /// Seconds clients may keep it (`Cache-Control: public, max-age`).
     pub max_age: u32,
+    /// The operation's name (its document's, when the request named none), for metrics.
+    pub operation: Option<String>,
     /// The response version it was computed under.
     version: u64,
 }
 
 impl CachedResponse {
-    /// Redis form: the version (8 bytes), the max-age (4 bytes), the body.
+    /// Redis form: the version (8 bytes), the max-age (4 bytes), the operation name's
+    /// length (2 bytes) and the name, the body.
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(12 + self.body.len());
+        let name = self.operation.as_deref().unwrap_or_default().as_bytes();
+        let name = &name[..name.len().min(usize::from(u16::MAX))];
+        let mut out = Vec::with_capacity(14 + name.len() + self.body.len());
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&self.max_age.to_be_bytes());
+        out.extend_from_slice(&u16::try_from(name.len()).unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(name);
         out.extend_from_slice(&self.body);
         out
     }
@@ -65,9 +72,12 @@ impl CachedResponse {
     fn decode(bytes: &[u8]) -> Option<Self> {
         let version = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
         let max_age = u32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?);
+        let length = usize::from(u16::from_be_bytes(bytes.get(12..14)?.try_into().ok()?));
+        let name = std::str::from_utf8(bytes.get(14..14 + length)?).ok()?;
         Some(Self {
-            body: Bytes::copy_from_slice(bytes.get(12..)?),
+            body: Bytes::copy_from_slice(bytes.get(14 + length..)?),
             max_age,
+            operation: (!name.is_empty()).then(|| name.to_owned()),
             version,
         })
     }
@@ -177,10 +187,18 @@ impl Caches {
 
     /// Stores a fresh response computed under `version` (the one its lookup returned):
     /// should a write have moved the version on meanwhile, the entry is never served.
-    pub fn store_response(&self, key: ResponseKey, version: u64, body: Bytes, max_age: u32) {
+    pub fn store_response(
+        &self,
+        key: ResponseKey,
+        version: u64,
+        body: Bytes,
+        max_age: u32,
+        operation: Option<String>,
+    ) {
         let entry = Arc::new(CachedResponse {
             body,
             max_age,
+            operation,
             version,
         });
         self.keep_response(key, &entry);
@@ -244,10 +262,12 @@ mod tests {
         let entry = CachedResponse {
             body: Bytes::from_static(br#"{"data":{}}"#),
             max_age: 5,
+            operation: Some("Feed".into()),
             version: 7,
         };
         let back = CachedResponse::decode(&entry.encode()).unwrap();
         assert_eq!((back.version, back.max_age), (7, 5));
+        assert_eq!(back.operation.as_deref(), Some("Feed"));
         assert_eq!(back.body, entry.body);
         assert!(CachedResponse::decode(b"short").is_none());
     }

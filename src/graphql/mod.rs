@@ -10,6 +10,7 @@ pub mod loaders;
 pub mod mutation;
 pub mod persisted;
 pub mod query;
+pub mod spans;
 pub mod subscription;
 pub mod types;
 
@@ -42,9 +43,12 @@ pub fn build_schema(services: Arc<Services>) -> AppSchema {
     );
     // The guard enforces depth and cost with its own analysis (see `limits::analysis`);
     // async-graphql's recursion limit still bounds the validator.
-    let mut builder = schema_builder()
-        .extension(error_codes::ErrorCodes)
-        .extension(guard);
+    let mut builder = schema_builder();
+    // First, so its spans also time the extensions below; absent without tracing.
+    if services.settings.otlp_endpoint.is_some() {
+        builder = builder.extension(spans::Spans);
+    }
+    let mut builder = builder.extension(error_codes::ErrorCodes).extension(guard);
     if !services.settings.introspection {
         builder = builder
             .extension(introspection::RefuseIntrospection)

@@ -37,10 +37,7 @@ pub(super) async fn consult(
     }
     let key = ResponseKey::of(request);
     match state.services.caches.cached_response(&key).await {
-        Lookup::Hit(entry) => {
-            let operation = request.operation_name.as_deref();
-            Err(answer(state, caller, operation, &entry).await)
-        }
+        Lookup::Hit(entry) => Err(answer(state, caller, &entry).await),
         Lookup::Miss { version } => Ok(Some((key, version))),
         Lookup::Bypass => Ok(None),
     }
@@ -48,12 +45,7 @@ pub(super) async fn consult(
 
 /// Sends a cached response. It still costs the caller the smallest charge, so the cache
 /// is not a way around the budget, and carries the budget headers like any answer.
-async fn answer(
-    state: &AppState,
-    caller: &Caller,
-    operation: Option<&str>,
-    entry: &CachedResponse,
-) -> HttpResponse {
+async fn answer(state: &AppState, caller: &Caller, entry: &CachedResponse) -> HttpResponse {
     let started = Instant::now();
     let budget = state
         .services
@@ -86,7 +78,7 @@ async fn answer(
     };
     observe(
         &info,
-        operation,
+        entry.operation.as_deref(),
         started,
         &RequestStats::default(),
         &[],
@@ -107,16 +99,16 @@ pub(super) fn public_max_age(response: &async_graphql::Response) -> Option<u32> 
 /// belong to the request that computed it).
 pub(super) fn store(
     services: &Services,
-    key: ResponseKey,
-    version: u64,
+    (key, version): (ResponseKey, u64),
     response: &async_graphql::Response,
     max_age: u32,
+    operation: Option<String>,
 ) {
     let body = serde_json::json!({ "data": &response.data });
     if let Ok(body) = serde_json::to_vec(&body) {
         services
             .caches
-            .store_response(key, version, body.into(), max_age);
+            .store_response(key, version, body.into(), max_age, operation);
     }
 }
 

@@ -27,6 +27,7 @@ use crate::graphql::context::{BudgetSlot, RequestInfo};
 use crate::graphql::loaders::gate::Tracked;
 use crate::graphql::loaders::{Gate, Loaders};
 use crate::limits::guard;
+use crate::telemetry;
 
 /// The caller of one HTTP request.
 pub(super) struct Caller {
@@ -358,6 +359,16 @@ fn get_request(uri: &Uri) -> Result<Request, &'static str> {
 /// stays cached in the request, so execution does not parse it again.
 fn select_operation(request: &mut Request) -> Result<Option<OperationType>, String> {
     let name = request.operation_name.clone();
+    // The one parse of the document: execution reuses it, so its span is here.
+    let span = tracing::info_span!(
+        target: telemetry::TARGET,
+        "graphql.parse",
+        otel.status_code = tracing::field::Empty,
+    );
+    if !span.in_scope(|| request.parsed_query().is_ok()) {
+        span.record("otel.status_code", "error");
+        return Ok(None);
+    }
     let Ok(document) = request.parsed_query() else {
         return Ok(None);
     };
@@ -543,14 +554,21 @@ async fn run(
     let services = &state.services;
     let timeout = services.settings.limits.request_timeout;
     // Only a query's answer may be stored.
-    let is_query = matches!(&prepared[..], [Ok((_, Some(OperationType::Query)))]);
-    let cache = cache.filter(|_| is_query);
+    // Only a query's answer may be stored, with its operation's name (for metrics).
+    let operation = match &prepared[..] {
+        [Ok((request, Some(OperationType::Query)))] => Some(request.operation_name.clone()),
+        _ => None,
+    };
+    let cache = cache.zip(operation);
     let info = RequestInfo {
         viewer: caller.viewer,
         request_id: caller.request_id.clone(),
         budget_key: caller.budget_key.clone(),
         budget: BudgetSlot::default(),
     };
+    if let [Ok((request, kind))] = prepared.as_slice() {
+        telemetry::http::record_operation(request.operation_name.as_deref(), *kind);
+    }
     let mut responses = Vec::with_capacity(prepared.len());
     for request in prepared {
         let response = match request {
@@ -564,8 +582,8 @@ async fn run(
         _ => None,
     };
     let consulted = cache.is_some();
-    if let (Some((key, version)), Some(max_age), [response]) = (cache, hint, &responses[..]) {
-        cached::store(services, key, version, response, max_age);
+    if let (Some((slot, operation)), Some(max_age), [response]) = (cache, hint, &responses[..]) {
+        cached::store(services, slot, response, max_age, operation);
     }
     let batch = if batched {
         BatchResponse::Batch(responses)

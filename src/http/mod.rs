@@ -61,6 +61,12 @@ pub fn router(state: AppState) -> Router {
     if let Some(config) = &state.throttle {
         endpoint = endpoint.layer(throttle::layer(config.clone(), settings.limits.ip_burst));
     }
+    // Outside the throttle, so a throttled request is traced too. Only with tracing on.
+    if settings.otlp_endpoint.is_some() {
+        endpoint = endpoint.layer(axum::middleware::from_fn(
+            crate::telemetry::http::request_span,
+        ));
+    }
     let mut app = Router::new()
         .route("/graphql", endpoint)
         .route("/healthz", get(health::healthz))

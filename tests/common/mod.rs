@@ -187,7 +187,8 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
     }
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).unwrap();
     if std::env::var("TEST_LOG").is_ok() {
-        gatehouse::telemetry::init(&settings);
+        // The handle is dropped: tests that trace run a server process (tests/otel.rs).
+        let _ = gatehouse::telemetry::init(&settings);
     }
     let app = App::build(settings).await.unwrap();
     let port = app.port();
@@ -446,6 +447,108 @@ pub async fn scratch_database(backend: Backend) -> Option<ScratchDatabase> {
                 ],
                 _database: TestDatabase::Postgres { url, schema },
             })
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A real server process (for what only a process shows: export on exit, signals).
+
+/// `gatehouse serve` of the built binary, killed (and reaped) when dropped.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServerProcess {
+    /// Starts the binary on a free port with the test defaults of [`spawn_app`] and then
+    /// `env` (nothing else is inherited), and waits until `/readyz` answers 200.
+    pub async fn start(client: &reqwest::Client, env: &[(String, String)]) -> Self {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg("serve")
+            .env_clear()
+            .env("GATEHOUSE_ADDR", format!("127.0.0.1:{port}"))
+            .env("GATEHOUSE_SEED_DEMO", "false")
+            .env("JWT_SECRET", uuid::Uuid::new_v4().to_string())
+            .env("GATEHOUSE_IP_RATE_PER_SEC", "0")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            if let Ok(res) = client
+                .get(format!("{}/readyz", server.address))
+                .send()
+                .await
+            {
+                if res.status() == 200 {
+                    return server;
+                }
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("the server exited with {status}: {}", server.log());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server is not ready: {}",
+                server.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What the process wrote so far: its logs (stdout), then stderr.
+    pub fn log(&self) -> String {
+        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name));
+        format!(
+            "{}{}",
+            read("stdout.log").unwrap_or_default(),
+            read("stderr.log").unwrap_or_default()
+        )
+    }
+
+    /// Sends SIGTERM and waits for the exit, failing after `within`.
+    pub async fn terminate(&mut self, within: std::time::Duration) -> std::process::ExitStatus {
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed: {status}");
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not exit in time: {}",
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 }

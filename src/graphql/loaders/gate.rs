@@ -17,6 +17,9 @@
 //! on a timer. [`Tracked`] wraps the request future; the loaders' spawner queues each batch
 //! with [`Gate::enqueue`]; each loader calls [`batch_started`] first thing.
 //!
+//! With tracing on, each admitted batch runs in a `dataloader.batch` span (loader name, key
+//! count) whose parent is the span that queued it, so its SQL nests under it.
+//!
 //! [`Loader::load`]: async_graphql::dataloader::Loader::load
 
 use std::future::Future;
@@ -27,6 +30,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+use tracing::field::Empty;
+use tracing::{Instrument as _, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// Upper bound on how long a batch waits for admission. A batch legitimately waits as long
 /// as the slowest batch of the level before it, so this is only a safety net against a bug
@@ -87,6 +93,9 @@ impl Gate {
         Admission {
             gate: self.clone(),
             rx,
+            // The batch runs in a task of its own: keep the trace context it was queued
+            // from (the request's execute span) as its parent.
+            parent: crate::telemetry::in_trace().then(opentelemetry::Context::current),
         }
     }
 }
@@ -95,6 +104,7 @@ impl Gate {
 pub struct Admission {
     gate: Arc<Gate>,
     rx: oneshot::Receiver<()>,
+    parent: Option<opentelemetry::Context>,
 }
 
 impl Admission {
@@ -106,11 +116,27 @@ impl Admission {
             state.running += 1;
             state.untaken += 1;
         }
+        // Made after admission, so the span times the batch's work, not its wait.
+        let span = match self.parent {
+            Some(parent) => {
+                let span = tracing::info_span!(
+                    target: crate::telemetry::TARGET,
+                    parent: None,
+                    "dataloader.batch",
+                    dataloader.name = Empty,
+                    dataloader.keys = Empty,
+                );
+                let _ = span.set_parent(parent);
+                span
+            }
+            None => Span::none(),
+        };
         let running = Arc::new(Running {
             gate: self.gate,
             started: AtomicBool::new(false),
+            span: span.clone(),
         });
-        CURRENT.scope(running, batch).await;
+        CURRENT.scope(running, batch.instrument(span)).await;
     }
 }
 
@@ -118,6 +144,8 @@ impl Admission {
 struct Running {
     gate: Arc<Gate>,
     started: AtomicBool,
+    /// The batch's span (disabled when tracing is off).
+    span: Span,
 }
 
 impl Running {
@@ -151,10 +179,14 @@ tokio::task_local! {
 }
 
 /// Called by every loader as it starts with its `keys`: its batch has taken its keys (the
-/// request may go on), and the batch size is recorded. Outside a gated batch
-/// (subscriptions) only the size is recorded.
+/// request may go on), and the batch size is recorded (in the metrics and on the batch's
+/// span). Outside a gated batch (subscriptions) only the metric is recorded.
 pub fn batch_started(loader: &'static str, keys: usize) {
-    let _ = CURRENT.try_with(|running| running.mark_started());
+    let _ = CURRENT.try_with(|running| {
+        running.mark_started();
+        running.span.record("dataloader.name", loader);
+        running.span.record("dataloader.keys", keys);
+    });
     if let Some(metrics) = crate::metrics::get() {
         metrics
             .batch_size
