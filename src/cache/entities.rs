@@ -7,7 +7,6 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
 
 use redis::Script;
 use serde::de::DeserializeOwned;
@@ -97,13 +96,9 @@ pub(super) struct LocalEntities {
 
 impl LocalEntities {
     pub(super) fn new(settings: &CacheSettings) -> Self {
-        let cache = (settings.local_ttl > Duration::ZERO).then(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(settings.local_capacity)
-                .time_to_live(settings.local_ttl)
-                .build()
-        });
-        Self { cache }
+        Self {
+            cache: super::local_tier(settings),
+        }
     }
 
     pub(super) fn evict(&self, keys: &[EntityKey]) {

@@ -215,6 +215,21 @@ impl Caches {
     }
 }
 
+/// An in-process tier: at most `local_capacity` entries, each for `local_ttl`; `None` when
+/// the TTL is 0 (the tier is off).
+fn local_tier<K, V>(settings: &CacheSettings) -> Option<moka::sync::Cache<K, V>>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    (settings.local_ttl > std::time::Duration::ZERO).then(|| {
+        moka::sync::Cache::builder()
+            .max_capacity(settings.local_capacity)
+            .time_to_live(settings.local_ttl)
+            .build()
+    })
+}
+
 /// Counts one cache lookup in `gatehouse_cache_requests_total{layer,result}`.
 fn count(layer: &str, hit: bool, n: usize) {
     if n == 0 {

@@ -7,7 +7,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_graphql::Request;
 use bytes::Bytes;
@@ -104,14 +103,8 @@ pub(super) struct LocalResponses {
 
 impl LocalResponses {
     pub(super) fn new(settings: &CacheSettings) -> Self {
-        let cache = (settings.local_ttl > Duration::ZERO).then(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(settings.local_capacity)
-                .time_to_live(settings.local_ttl)
-                .build()
-        });
         Self {
-            cache,
+            cache: super::local_tier(settings),
             version: AtomicU64::new(0),
         }
     }

@@ -1,32 +1,18 @@
 //! Several real server processes (the built `gatehouse` binary) on one scratch database
 //! and one Redis prefix: replicas as a load balancer would see them.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 
-use super::{scratch_database, Backend, Gql, ScratchDatabase, TestApp};
+use super::{scratch_database, Backend, Gql, ScratchDatabase, ServerProcess, TestApp};
 
-/// Server processes killed (and reaped) when the test ends, passed or not, with the
-/// database they share.
+/// Replicas killed (and reaped) when the test ends, passed or not, with the database they
+/// share.
 pub struct Replicas {
-    children: Vec<(Child, PathBuf)>,
+    servers: Vec<ServerProcess>,
     /// `http://127.0.0.1:<port>` of each replica, in start order.
     pub addresses: Vec<String>,
     pub client: reqwest::Client,
-    logs: tempfile::TempDir,
     database: ScratchDatabase,
-}
-
-impl Drop for Replicas {
-    fn drop(&mut self) {
-        for (child, _) in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 impl Replicas {
@@ -40,76 +26,38 @@ impl Replicas {
         env: &[(&str, &str)],
     ) -> Option<Self> {
         let database = scratch_database(backend).await?;
-        let logs = tempfile::tempdir().unwrap();
+        let mut shared = database.env.clone();
         let prefix = format!("test_{}:", uuid::Uuid::new_v4().simple());
         let secret = uuid::Uuid::new_v4().to_string();
-        let mut replicas = Self {
-            children: Vec::new(),
-            addresses: Vec::new(),
-            client: reqwest::Client::new(),
-            logs,
-            database,
-        };
-        for i in 0..n {
-            let port = free_port();
-            let log = replicas.logs.path().join(format!("server-{i}.log"));
-            let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-            command
-                .arg("serve")
-                .env_clear()
-                .envs(
-                    replicas
-                        .database
-                        .env
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_str())),
-                )
-                .env("GATEHOUSE_ADDR", format!("127.0.0.1:{port}"))
-                .env("REDIS_URL", redis)
-                .env("GATEHOUSE_REDIS_PREFIX", &prefix)
+        shared.extend(
+            [
+                ("REDIS_URL", redis),
+                ("GATEHOUSE_REDIS_PREFIX", prefix.as_str()),
                 // A shared, busy test machine: do not let a slow Redis answer fall back
                 // to the in-process path.
-                .env("GATEHOUSE_REDIS_TIMEOUT_MS", "3000")
-                .env("JWT_SECRET", &secret)
-                .env("GATEHOUSE_SEED_DEMO", "false")
-                .env("GATEHOUSE_IP_RATE_PER_SEC", "0")
-                .env("RUST_LOG", "warn")
-                .envs(env.iter().copied())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap());
-            replicas.children.push((command.spawn().unwrap(), log));
-            let address = format!("http://127.0.0.1:{port}");
-            replicas.wait_ready(&address, i).await;
-            replicas.addresses.push(address);
+                ("GATEHOUSE_REDIS_TIMEOUT_MS", "3000"),
+                ("JWT_SECRET", secret.as_str()),
+            ]
+            .iter()
+            .chain(env)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let client = reqwest::Client::new();
+        let mut servers = Vec::with_capacity(n);
+        for _ in 0..n {
+            servers.push(ServerProcess::start(&client, &shared).await);
         }
-        Some(replicas)
+        Some(Self {
+            addresses: servers.iter().map(|s| s.address.clone()).collect(),
+            servers,
+            client,
+            database,
+        })
     }
 
     /// The log of replica `i`, for failure messages.
     pub fn log(&self, i: usize) -> String {
-        std::fs::read_to_string(&self.children[i].1).unwrap_or_default()
-    }
-
-    /// Waits until `/readyz` of replica `i` answers 200.
-    async fn wait_ready(&mut self, address: &str, i: usize) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Ok(res) = self.client.get(format!("{address}/readyz")).send().await {
-                if res.status() == 200 {
-                    return;
-                }
-            }
-            if let Ok(Some(status)) = self.children[i].0.try_wait() {
-                panic!("server {i} exited with {status}: {}", self.log(i));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server {i} not ready: {}",
-                self.log(i)
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        self.servers[i].log()
     }
 
     /// POSTs `query` with `variables` to replica `i`, as `token`'s owner or anonymously.
@@ -130,10 +78,4 @@ impl Replicas {
         }
         TestApp::read(request.send().await.unwrap()).await
     }
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
