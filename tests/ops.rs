@@ -6,11 +6,10 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use common::{spawn_app, spawn_app_with, Backend, Gql, TestApp, NO_RESPONSE_CACHE};
+use common::{spawn_app, spawn_app_with, Backend, Gql, ServerProcess, TestApp, NO_RESPONSE_CACHE};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -358,68 +357,41 @@ backend_tests!(
 // ---------------------------------------------------------------------------------------
 // 3. Graceful shutdown of a real process
 
-/// A server process, killed (and reaped) when the test ends, passed or not.
+/// A server process on SQLite in a temporary directory, killed (and reaped) when the test
+/// ends, passed or not.
 struct Server {
-    child: Child,
+    process: ServerProcess,
     port: u16,
-    log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Server {
-    /// Starts `gatehouse serve` on SQLite in a temporary directory and waits until ready.
+    /// Starts `gatehouse serve` with the given drain delay and grace period, and waits
+    /// until ready.
     async fn start(client: &reqwest::Client, drain_secs: u64, grace_secs: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
-        let log = dir.path().join("server.log");
         let database = format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("db.sqlite").display()
         );
-        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .arg("serve")
-            .env_clear()
-            .env("GATEHOUSE_ADDR", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", database)
-            .env("GATEHOUSE_SEED_DEMO", "false")
-            .env("JWT_SECRET", uuid::Uuid::new_v4().to_string())
-            .env("GATEHOUSE_IP_RATE_PER_SEC", "0")
-            .env("GATEHOUSE_DRAIN_DELAY_SECS", drain_secs.to_string())
-            .env("GATEHOUSE_SHUTDOWN_GRACE_SECS", grace_secs.to_string())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
+        let env = [
+            ("DATABASE_URL", database),
+            ("GATEHOUSE_DRAIN_DELAY_SECS", drain_secs.to_string()),
+            ("GATEHOUSE_SHUTDOWN_GRACE_SECS", grace_secs.to_string()),
+            ("RUST_LOG", "info".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v));
+        let process = ServerProcess::start(client, &env).await;
+        let port = process
+            .address
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
             .unwrap();
-        let mut server = Self {
-            child,
+        Self {
+            process,
             port,
-            log,
             _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(res) = client.get(server.url("/readyz")).send().await {
-                if res.status() == 200 {
-                    return server;
-                }
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("server exited with {status}: {}", server.log());
-            }
-            assert!(Instant::now() < deadline, "not ready: {}", server.log());
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -428,14 +400,14 @@ impl Server {
     }
 
     fn log(&self) -> String {
-        read_log(&self.log)
+        self.process.log()
     }
 
     /// Sends SIGTERM and returns when it was sent.
     fn terminate(&self) -> Instant {
         let status = Command::new("kill")
             .arg("-TERM")
-            .arg(self.child.id().to_string())
+            .arg(self.process.child.id().to_string())
             .status()
             .unwrap();
         assert!(status.success(), "kill -TERM failed: {status}");
@@ -445,7 +417,7 @@ impl Server {
     /// Waits for the process to exit, failing after `deadline`.
     async fn wait_exit(&mut self, deadline: Instant) -> ExitStatus {
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.process.child.try_wait().unwrap() {
                 return status;
             }
             assert!(
@@ -476,10 +448,6 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-fn read_log(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -665,7 +633,7 @@ async fn sigterm_lets_an_in_flight_request_finish_and_stops_accepting() {
     // ...but the process waits for the request in flight.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        server.child.try_wait().unwrap().is_none(),
+        server.process.child.try_wait().unwrap().is_none(),
         "the server exited with a request in flight: {}",
         server.log()
     );
