@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response as HttpResponse};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::graphql::{observe, Caller};
-use super::response::{rate_limit_headers, refusal};
+use super::response::{rate_limit_headers, refusal, Body};
 use super::AppState;
 use crate::cache::{CachedResponse, Lookup, ResponseKey};
 use crate::db::RequestStats;
@@ -104,8 +104,7 @@ pub(super) fn store(
     max_age: u32,
     operation: Option<String>,
 ) {
-    let body = serde_json::json!({ "data": &response.data });
-    if let Ok(body) = serde_json::to_vec(&body) {
+    if let Ok(body) = serde_json::to_vec(&Body::data(&response.data)) {
         services
             .caches
             .store_response(key, version, body.into(), max_age, operation);

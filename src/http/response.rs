@@ -4,6 +4,8 @@
 //! parse, validation, limits) is 400 and carries no `data`; a client accepting only
 //! `application/json` gets 200 for the same body, as the spec advises.
 
+use std::collections::BTreeMap;
+
 use async_graphql::{BatchResponse, Response, ServerError};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -100,9 +102,34 @@ fn is_rate_limited(response: &Response) -> bool {
         .any(|e| code_of(e).as_deref() == Some(Code::RateLimited.as_str()))
 }
 
-/// Serialises one response, dropping `data` for request errors and tagging internal errors
+/// A response as it goes on the wire: `data` (absent for a request error), then `errors`
+/// and `extensions` when there are any. Serialised straight from async-graphql's values,
+/// so fields keep the order the query selected them in.
+#[derive(serde::Serialize)]
+pub struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "<[ServerError]>::is_empty")]
+    errors: &'a [ServerError],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: &'a BTreeMap<String, async_graphql::Value>,
+}
+
+impl<'a> Body<'a> {
+    /// The body of a successful response that carries `data` only.
+    pub fn data(data: &'a async_graphql::Value) -> Self {
+        static NONE: BTreeMap<String, async_graphql::Value> = BTreeMap::new();
+        Self {
+            data: Some(data),
+            errors: &[],
+            extensions: &NONE,
+        }
+    }
+}
+
+/// Writes one response, dropping `data` for request errors and tagging internal errors
 /// with the request id.
-fn to_json(mut response: Response, request_id: &str) -> serde_json::Value {
+fn write_json(out: &mut Vec<u8>, mut response: Response, request_id: &str) {
     let request_error = is_request_error(&response);
     for error in &mut response.errors {
         if code_of(error).as_deref() == Some(Code::Internal.as_str()) {
@@ -112,15 +139,16 @@ fn to_json(mut response: Response, request_id: &str) -> serde_json::Value {
                 .set("requestId", request_id);
         }
     }
-    let mut value = serde_json::to_value(&response).unwrap_or_else(|_| {
-        serde_json::json!({"errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}]})
-    });
-    if let Some(map) = value.as_object_mut() {
-        if request_error {
-            map.remove("data");
-        }
+    let body = Body {
+        data: (!request_error).then_some(&response.data),
+        errors: &response.errors,
+        extensions: &response.extensions,
+    };
+    if serde_json::to_writer(&mut *out, &body).is_err() {
+        out.extend_from_slice(
+            br#"{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}"#,
+        );
     }
-    value
 }
 
 /// Builds the HTTP response for a single or batched result.
@@ -130,7 +158,8 @@ pub fn graphql_response(
     request_id: &str,
     budget: Option<&BudgetStatus>,
 ) -> HttpResponse {
-    let (status, body) = match batch {
+    let mut out = Vec::with_capacity(1024);
+    let status = match batch {
         BatchResponse::Single(response) => {
             let status = if is_rate_limited(&response) {
                 StatusCode::TOO_MANY_REQUESTS
@@ -139,7 +168,8 @@ pub fn graphql_response(
             } else {
                 StatusCode::OK
             };
-            (status, to_json(response, request_id))
+            write_json(&mut out, response, request_id);
+            status
         }
         BatchResponse::Batch(responses) => {
             let all = |f: fn(&Response) -> bool| !responses.is_empty() && responses.iter().all(f);
@@ -150,14 +180,18 @@ pub fn graphql_response(
             } else {
                 StatusCode::OK
             };
-            let items = responses
-                .into_iter()
-                .map(|r| to_json(r, request_id))
-                .collect();
-            (status, serde_json::Value::Array(items))
+            out.push(b'[');
+            for (i, response) in responses.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(&mut out, response, request_id);
+            }
+            out.push(b']');
+            status
         }
     };
-    json(media, status, &body, budget)
+    reply(media, status, out, budget)
 }
 
 /// A refusal with one coded error and an explicit status.
@@ -169,18 +203,17 @@ pub fn refusal(
     budget: Option<&BudgetStatus>,
 ) -> HttpResponse {
     let error: ServerError = coded_error(code, message);
-    let body = serde_json::json!({ "errors": [error] });
-    json(media, status, &body, budget)
+    let body = serde_json::to_vec(&serde_json::json!({ "errors": [error] })).unwrap_or_default();
+    reply(media, status, body, budget)
 }
 
-fn json(
+fn reply(
     media: Media,
     status: StatusCode,
-    body: &serde_json::Value,
+    body: Vec<u8>,
     budget: Option<&BudgetStatus>,
 ) -> HttpResponse {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut response = (status, bytes).into_response();
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, media.content_type());
     if let Some(budget) = budget {
