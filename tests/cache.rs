@@ -259,20 +259,6 @@ const LIKE: &str = "mutation($p: ID!) { likePost(postId: $p) { id } }";
 const UNLIKE: &str = "mutation($p: ID!) { unlikePost(postId: $p) { id } }";
 const LIKES: &str = "query Likes($p: ID!) { node(id: $p) { ... on Post { likeCount } } }";
 
-/// Registers `name` on replica 0; its token.
-async fn register_on(replicas: &Replicas, name: &str) -> String {
-    let res = replicas
-        .post(
-            0,
-            None,
-            "mutation($i: RegisterInput!) { register(input: $i) { token } }",
-            json!({ "i": { "username": name, "email": format!("{name}@example.org"),
-                "password": format!("password-{name}"), "displayName": name } }),
-        )
-        .await;
-    res.data()["register"]["token"].as_str().unwrap().to_owned()
-}
-
 /// Two replicas with one published post; the post's id and a token.
 async fn two_replicas_with_a_post(
     backend: Backend,
@@ -280,7 +266,7 @@ async fn two_replicas_with_a_post(
 ) -> Option<(Replicas, String, String)> {
     let redis = common::redis_url()?;
     let replicas = Replicas::start(backend, 2, &redis, env).await?;
-    let token = register_on(&replicas, "ada").await;
+    let token = replicas.register(0, "ada").await;
     let res = replicas
         .post(
             0,
@@ -306,7 +292,7 @@ async fn a_write_on_one_replica_is_read_fresh_on_the_other(backend: Backend) {
     let Some((replicas, id, token)) = two_replicas_with_a_post(backend, &env).await else {
         return;
     };
-    let reader = register_on(&replicas, "bob").await;
+    let reader = replicas.register(0, "bob").await;
     for round in 0..10 {
         let expected = round % 2;
         // B's caches are warm: anonymous from the response cache, bob from the entities.

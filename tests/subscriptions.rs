@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::replicas::Replicas;
 use common::{spawn_app, spawn_app_with, Backend, TestApp};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -15,7 +16,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(app: &TestApp) -> Socket {
-    let mut request = format!("ws://127.0.0.1:{}/graphql", app.port)
+    connect_to(app.port).await
+}
+
+async fn connect_to(port: u16) -> Socket {
+    let mut request = format!("ws://127.0.0.1:{port}/graphql")
         .into_client_request()
         .unwrap();
     request.headers_mut().insert(
@@ -259,7 +264,59 @@ async fn idle_sockets_get_keep_alive_pings(backend: Backend) {
     assert_eq!(ping, Ok(true), "a ping within 5 s on an idle socket");
 }
 
+async fn a_subscriber_on_one_replica_hears_comments_added_through_another(backend: Backend) {
+    let Some(redis) = common::redis_url() else {
+        eprintln!("skipped: TEST_REDIS_URL is not set");
+        return;
+    };
+    let Some(replicas) = Replicas::start(backend, 2, &redis, &[]).await else {
+        return;
+    };
+    let token = replicas.register(0, "writer").await;
+    let res = replicas
+        .post(
+            0,
+            Some(&token),
+            "mutation { createPost(input: { title: \"Live\", body: \"b\", publish: true }) { id } }",
+            json!({}),
+        )
+        .await;
+    let post = res.data()["createPost"]["id"].as_str().unwrap().to_owned();
+
+    // Subscribed on B; every comment is written through A.
+    let mut socket = connect_to(replicas.port(1)).await;
+    init(&mut socket, None).await;
+    subscribe(
+        &mut socket,
+        "1",
+        "subscription($p: ID!) { commentAdded(postId: $p) { body post { title } } }",
+        json!({ "p": post }),
+    )
+    .await;
+    for i in 0..3 {
+        let body = format!("through A #{i}");
+        let res = replicas
+            .post(
+                0,
+                Some(&token),
+                "mutation($p: ID!, $b: String!) { addComment(postId: $p, body: $b) { id } }",
+                json!({ "p": post, "b": body }),
+            )
+            .await;
+        assert!(res.body.get("errors").is_none(), "{}", res.body);
+        let message = next(&mut socket)
+            .await
+            .unwrap_or_else(|| panic!("no event on B for comment {i}: {}", replicas.log(1)));
+        assert_eq!(message["type"], "next", "{message}");
+        assert_eq!(
+            message["payload"]["data"]["commentAdded"],
+            json!({ "body": body, "post": { "title": "Live" } })
+        );
+    }
+}
+
 backend_tests!(
+    a_subscriber_on_one_replica_hears_comments_added_through_another,
     idle_sockets_get_keep_alive_pings,
     open_subscriptions_per_token_are_capped,
     a_subscriber_receives_comments_added_to_the_post,

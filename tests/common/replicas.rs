@@ -55,6 +55,29 @@ impl Replicas {
         })
     }
 
+    /// Registers `name` (password `password-<name>`) through replica `i`; its token.
+    pub async fn register(&self, i: usize, name: &str) -> String {
+        let res = self
+            .post(
+                i,
+                None,
+                "mutation($i: RegisterInput!) { register(input: $i) { token } }",
+                json!({ "i": { "username": name, "email": format!("{name}@example.org"),
+                    "password": format!("password-{name}"), "displayName": name } }),
+            )
+            .await;
+        res.data()["register"]["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The port replica `i` listens on.
+    pub fn port(&self, i: usize) -> u16 {
+        self.addresses[i]
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap()
+    }
+
     /// The log of replica `i`, for failure messages.
     pub fn log(&self, i: usize) -> String {
         self.servers[i].log()
