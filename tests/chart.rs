@@ -453,3 +453,28 @@ fn optional_ingress_and_service_monitor() {
     );
     assert_eq!(r.config("GATEHOUSE_TRUSTED_PROXIES"), "10.0.0.10,10.0.0.11");
 }
+
+#[test]
+fn cache_settings_reach_the_config_map() {
+    let Some(r) = Rendered::new(&[]) else {
+        return;
+    };
+    for (name, value) in [
+        ("GATEHOUSE_ENTITY_CACHE", "true"),
+        ("GATEHOUSE_RESPONSE_CACHE", "true"),
+        ("GATEHOUSE_LOCAL_CACHE_TTL_MS", "1000"),
+        ("GATEHOUSE_CACHE_TTL_SECS", "300"),
+    ] {
+        assert_eq!(r.config(name), value, "{name}");
+    }
+    let Some(r) = Rendered::new(&[
+        "--set",
+        "config.cache.responses=false",
+        "--set",
+        "config.cache.localTtlMs=0",
+    ]) else {
+        return;
+    };
+    assert_eq!(r.config("GATEHOUSE_RESPONSE_CACHE"), "false");
+    assert_eq!(r.config("GATEHOUSE_LOCAL_CACHE_TTL_MS"), "0");
+}

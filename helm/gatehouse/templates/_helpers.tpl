@@ -140,6 +140,13 @@ GATEHOUSE_DB_MAX_CONNECTIONS: {{ int64 $c.dbMaxConnections | quote }}
 {{- with $c.otlpEndpoint }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
 {{- end }}
+GATEHOUSE_ENTITY_CACHE: {{ $c.cache.entities | toString | quote }}
+GATEHOUSE_RESPONSE_CACHE: {{ $c.cache.responses | toString | quote }}
+GATEHOUSE_CACHE_TTL_SECS: {{ int64 $c.cache.ttlSeconds | quote }}
+GATEHOUSE_RESPONSE_CACHE_TTL_SECS: {{ int64 $c.cache.responseTtlSeconds | quote }}
+GATEHOUSE_LOCAL_CACHE_TTL_MS: {{ int64 $c.cache.localTtlMs | quote }}
+GATEHOUSE_LOCAL_CACHE_CAPACITY: {{ int64 $c.cache.localCapacity | quote }}
+GATEHOUSE_REPLICA_LAG_MS: {{ int64 $c.cache.replicaLagMs | quote }}
 GATEHOUSE_JWT_ISSUER: {{ $c.jwt.issuer | quote }}
 GATEHOUSE_JWT_TTL_SECS: {{ int64 $c.jwt.ttlSeconds | quote }}
 {{- with $c.jwt.jwksUrl }}
