@@ -156,8 +156,8 @@ pub struct CacheSettings {
     pub local_ttl: Duration,
     /// `GATEHOUSE_LOCAL_CACHE_CAPACITY`: entries each in-process tier holds at most.
     pub local_capacity: u64,
-    /// `GATEHOUSE_REPLICA_LAG_MS`: with a read replica, how long after a write its keys
-    /// are not refilled (the replica's lag bound; default 2000). 0 without a replica.
+    /// `GATEHOUSE_REPLICA_LAG_MS`: with a read replica, how long after a write nothing read
+    /// may be cached (the replica's lag bound; default 2000). 0 without a replica.
     pub refill_hold: Duration,
 }
 

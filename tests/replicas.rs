@@ -101,3 +101,117 @@ async fn queries_read_the_replica_and_mutations_write_the_primary() {
     let res = app.graphql("{ posts { totalCount } }", json!({})).await;
     assert_eq!(res.data()["posts"]["totalCount"], 1);
 }
+
+/// The file behind a SQLite connection.
+async fn sqlite_file(db: &sea_orm::DatabaseConnection) -> String {
+    use sea_orm::ConnectionTrait as _;
+    let row = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT file FROM pragma_database_list WHERE name = 'main'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<String>("", "file").unwrap()
+}
+
+/// Copies the users, posts and likes `to` lacks from `from` (both SQLite): replication.
+async fn replicate(from: &sea_orm::DatabaseConnection, to: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait as _;
+    let source = sqlite_file(from).await;
+    to.execute_unprepared(&format!("ATTACH DATABASE '{source}' AS source"))
+        .await
+        .unwrap();
+    for table in ["users", "posts", "post_likes"] {
+        to.execute_unprepared(&format!(
+            "INSERT OR IGNORE INTO main.{table} SELECT * FROM source.{table}"
+        ))
+        .await
+        .unwrap();
+    }
+    to.execute_unprepared("DETACH DATABASE source")
+        .await
+        .unwrap();
+}
+
+/// A write reaches the primary before a lagging replica: neither cache may keep what the
+/// replica answers meanwhile, or the write would stay invisible after the replica caught up.
+/// (With `GATEHOUSE_REPLICA_LAG_MS=0` both variants fail: the lagging answer is cached.)
+async fn a_lagging_replica_cannot_refill_the_caches(with_redis: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let replica_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("replica.db").display()
+    );
+    let replica = Database::connect(&replica_url).await.unwrap();
+    Migrator::up(&replica, None).await.unwrap();
+    let mut env = vec![
+        ("DATABASE_REPLICA_URL".to_owned(), replica_url.clone()),
+        ("GATEHOUSE_REPLICA_LAG_MS".to_owned(), "1500".to_owned()),
+    ];
+    if with_redis {
+        let Some(redis) = common::redis_url() else {
+            eprintln!("skipped: TEST_REDIS_URL is not set");
+            return;
+        };
+        env.push(("REDIS_URL".to_owned(), redis));
+        env.push((
+            "GATEHOUSE_REDIS_PREFIX".to_owned(),
+            format!("test_{}:", uuid::Uuid::new_v4().simple()),
+        ));
+    }
+    let overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let Some(app) = spawn_app_with(Backend::Sqlite, &overrides).await else {
+        return;
+    };
+    let (ada, _) = app.register("ada").await;
+    let (bob, _) = app.register("bob").await;
+    let post = app.create_post(&ada, "Lag", true, &[]).await;
+    replicate(&app.services.db, &replica).await;
+    let likes = || async {
+        let res = app
+            .graphql(
+                "query($p: ID!) { node(id: $p) { ... on Post { likeCount } } }",
+                json!({ "p": post }),
+            )
+            .await;
+        let hit = res.headers.get("x-cache").is_some_and(|v| v == "HIT");
+        (res.data()["node"]["likeCount"].as_i64().unwrap(), hit)
+    };
+    // Past the hold of the writes above, answers are cached again.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    assert_eq!(likes().await, (0, false));
+    assert_eq!(
+        likes().await,
+        (0, true),
+        "cached once the replica caught up"
+    );
+
+    // Bob's like reaches the primary; the replica lags and still says 0.
+    app.like_post(&bob, &post).await;
+    for _ in 0..3 {
+        let (count, hit) = likes().await;
+        assert_eq!(count, 0, "the lagging replica answers");
+        assert!(
+            !hit,
+            "an answer read during the lag bound is not served from cache"
+        );
+    }
+    // The replica catches up: the like shows at once, from no stale cache entry.
+    replicate(&app.services.db, &replica).await;
+    assert_eq!(likes().await.0, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    assert_eq!(likes().await, (1, false));
+    assert_eq!(likes().await, (1, true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_replica_cannot_refill_the_in_process_caches() {
+    a_lagging_replica_cannot_refill_the_caches(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_replica_cannot_refill_the_redis_caches() {
+    a_lagging_replica_cannot_refill_the_caches(true).await;
+}

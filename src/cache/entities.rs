@@ -223,7 +223,7 @@ impl Caches {
         let Some(local) = &self.entities.cache else {
             return;
         };
-        if self.epoch.load(Ordering::Acquire) != epoch {
+        if self.epoch.load(Ordering::Acquire) != epoch || self.local_fills_held() {
             return;
         }
         local.insert(key, Arc::new(value.clone()));

@@ -12,6 +12,9 @@
 //!   entry still dies after `GATEHOUSE_LOCAL_CACHE_TTL_MS`: that is the staleness bound
 //!   of the in-process tier (0 turns it off). A fill that started before an eviction is
 //!   not kept.
+//! - With a read replica, for `GATEHOUSE_REPLICA_LAG_MS` after a write nothing read is
+//!   cached (leases held, no response stored, no in-process fill): the replica may not
+//!   have the write yet.
 //! - While Redis is unreachable both tiers are bypassed (the database answers); writes
 //!   whose invalidation failed are replayed and the in-process tiers emptied when Redis
 //!   is back.
@@ -51,22 +54,31 @@ pub struct Caches {
     was_down: AtomicBool,
     /// The pub/sub channel of changes.
     channel: String,
+    /// With a read replica: until when (ms after `started`) the in-process tiers take no
+    /// fill, because the replica may not have caught up with the last write yet.
+    held_until: AtomicU64,
+    started: std::time::Instant,
 }
 
 /// Deletes entity keys and takes their leases away, bumps the response version and
-/// publishes the change. KEYS: lease and entity keys in pairs, then the version key.
-/// ARGV: the channel, the message's key list, and how long (ms) refills stay barred (0:
-/// not at all), so a read replica still behind the write cannot refill the old value.
+/// publishes the change. KEYS: the version key, the response hold key, then lease and
+/// entity keys in pairs. ARGV: the channel, the message's key list, and how long (ms)
+/// refills stay barred (0: not at all), so a read replica still behind the write cannot
+/// refill the old value: entity leases are held, and no response is stored meanwhile.
 const INVALIDATE: &str = r"
-for i = 1, #KEYS - 1, 2 do
-  if tonumber(ARGV[3]) > 0 then
-    redis.call('SET', KEYS[i], 'written', 'PX', ARGV[3])
+local hold = tonumber(ARGV[3])
+for i = 3, #KEYS, 2 do
+  if hold > 0 then
+    redis.call('SET', KEYS[i], 'written', 'PX', hold)
   else
     redis.call('UNLINK', KEYS[i])
   end
   redis.call('UNLINK', KEYS[i + 1])
 end
-local version = redis.call('INCR', KEYS[#KEYS])
+if hold > 0 then
+  redis.call('SET', KEYS[2], 'written', 'PX', hold)
+end
+local version = redis.call('INCR', KEYS[1])
 redis.call('PUBLISH', ARGV[1], version .. '|' .. ARGV[2])
 return version
 ";
@@ -93,6 +105,8 @@ impl Caches {
             pending: Mutex::new(HashSet::new()),
             was_down: AtomicBool::new(false),
             channel: channel.clone(),
+            held_until: AtomicU64::new(0),
+            started: std::time::Instant::now(),
         });
         if let (Some(url), Some(_)) = (redis_url, &caches.redis) {
             let client = ::redis::Client::open(url).context("REDIS_URL: invalid Redis URL")?;
@@ -132,24 +146,26 @@ impl Caches {
     pub async fn invalidate(&self, keys: impl IntoIterator<Item = EntityKey>) {
         let keys: Vec<EntityKey> = keys.into_iter().collect();
         self.evict_local(&keys);
+        self.hold_local_fills();
         let Some(redis) = &self.redis else {
             self.responses.bump_version();
             return;
         };
-        let mut redis_keys = Vec::with_capacity(keys.len() * 2 + 1);
+        let mut redis_keys = Vec::with_capacity(keys.len() * 2 + 2);
+        redis_keys.push(self.version_key());
+        redis_keys.push(self.hold_key());
         for key in &keys {
             let name = self.entity_key(key);
             redis_keys.push(format!("{name}:lease"));
             redis_keys.push(name);
         }
-        redis_keys.push(self.version_key());
         let names = keys
             .iter()
             .map(EntityKey::to_string)
             .collect::<Vec<_>>()
             .join(" ");
         let script = &*INVALIDATE_SCRIPT;
-        let hold_ms = u64::try_from(self.settings.refill_hold.as_millis()).unwrap_or(u64::MAX);
+        let hold_ms = millis(self.settings.refill_hold);
         let channel = &self.channel;
         let result = redis
             .run("cache_invalidate", |mut c| async move {
@@ -178,6 +194,7 @@ impl Caches {
         };
         let keys: Vec<EntityKey> = names.split(' ').filter_map(EntityKey::parse).collect();
         self.evict_local(&keys);
+        self.hold_local_fills();
         if let Ok(version) = version.parse() {
             self.responses.saw_version(version);
         }
@@ -196,6 +213,27 @@ impl Caches {
         self.entities.evict(keys);
     }
 
+    /// After a write, with a read replica: no in-process fill for the replica's lag bound.
+    fn hold_local_fills(&self) {
+        if self.settings.refill_hold.is_zero() {
+            return;
+        }
+        let until = self
+            .elapsed_ms()
+            .saturating_add(millis(self.settings.refill_hold));
+        self.held_until.fetch_max(until, Ordering::AcqRel);
+    }
+
+    /// Whether in-process fills are held (a write happened within the replica's lag bound).
+    fn local_fills_held(&self) -> bool {
+        !self.settings.refill_hold.is_zero()
+            && self.elapsed_ms() < self.held_until.load(Ordering::Acquire)
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        millis(self.started.elapsed())
+    }
+
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashSet<EntityKey>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -204,6 +242,13 @@ impl Caches {
         match &self.redis {
             Some(redis) => redis.key(&["e", &key.to_string()]),
             None => key.to_string(),
+        }
+    }
+
+    fn hold_key(&self) -> String {
+        match &self.redis {
+            Some(redis) => redis.key(&["r", "hold"]),
+            None => String::new(),
         }
     }
 
@@ -228,6 +273,11 @@ where
             .time_to_live(settings.local_ttl)
             .build()
     })
+}
+
+/// `duration` in whole milliseconds (saturating).
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Counts one cache lookup in `gatehouse_cache_requests_total{layer,result}`.

@@ -82,6 +82,9 @@ impl CachedResponse {
     }
 }
 
+/// What one `MGET` reads: the entry, the response version, the replica-lag hold.
+type Found = (Option<Vec<u8>>, Option<u64>, Option<String>);
+
 /// What a lookup found.
 pub enum Lookup {
     /// A response to send.
@@ -148,17 +151,24 @@ impl Caches {
             }
         }
         let Some(redis) = &self.redis else {
+            if self.local_fills_held() {
+                return Lookup::Bypass;
+            }
             return Lookup::Miss {
                 version: local.current(),
             };
         };
-        let names = [redis.key(&["r", &key.hex()]), self.version_key()];
-        let found: Result<(Option<Vec<u8>>, Option<u64>), _> = redis
+        let names = [
+            redis.key(&["r", &key.hex()]),
+            self.version_key(),
+            self.hold_key(),
+        ];
+        let found: Result<Found, _> = redis
             .run("response_get", |mut c| async move {
                 ::redis::cmd("MGET").arg(&names).query_async(&mut c).await
             })
             .await;
-        let Ok((entry, version)) = found else {
+        let Ok((entry, version, held)) = found else {
             return Lookup::Bypass;
         };
         let version = version.unwrap_or(0);
@@ -174,6 +184,9 @@ impl Caches {
                 self.keep_response(*key, &entry);
                 Lookup::Hit(entry)
             }
+            // A write within the read replica's lag bound: an answer computed now may
+            // miss it, so none is stored.
+            None if held.is_some() => Lookup::Bypass,
             None => Lookup::Miss { version },
         }
     }
@@ -218,7 +231,7 @@ impl Caches {
 
     fn keep_response(&self, key: ResponseKey, entry: &Arc<CachedResponse>) {
         if let Some(cache) = &self.responses.cache {
-            if entry.version == self.responses.current() {
+            if entry.version == self.responses.current() && !self.local_fills_held() {
                 cache.insert(key, entry.clone());
             }
         }
