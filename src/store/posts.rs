@@ -259,6 +259,31 @@ pub async fn post_pages(
     Ok(groups)
 }
 
+/// Comments and likes of each post, in one statement (a feed asks for both): `(comments,
+/// likes)`, zeros for ids that name no post.
+pub async fn engagement_by_post(
+    db: &impl ConnectionTrait,
+    post_ids: &[i64],
+) -> AppResult<HashMap<i64, (i64, i64)>> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(
+        "SELECT p.id AS parent_id, \
+         (SELECT COUNT(*) FROM comments c WHERE c.post_id = p.id) AS comments, \
+         (SELECT COUNT(*) FROM post_likes l WHERE l.post_id = p.id) AS likes \
+         FROM posts p WHERE p.id IN ",
+    )
+    .bind_list(post_ids.iter().copied());
+    let mut out: HashMap<i64, (i64, i64)> = post_ids.iter().map(|id| (*id, (0, 0))).collect();
+    for row in db.query_all(sql.build()).await? {
+        let id: i64 = row.try_get("", "parent_id")?;
+        out.insert(
+            id,
+            (row.try_get("", "comments")?, row.try_get("", "likes")?),
+        );
+    }
+    Ok(out)
+}
+
 /// Visible posts per parent (for `postCount` and `Tag.posts.totalCount`).
 pub async fn count_by_parent(
     db: &impl ConnectionTrait,

@@ -93,7 +93,8 @@ impl Loader<CountKey> for Counts {
 }
 
 impl Counts {
-    /// Counts from the database: one `GROUP BY` statement per kind present.
+    /// Counts from the database: one statement per kind present, comments and likes of
+    /// posts together.
     async fn count(&self, keys: &[CountKey]) -> AppResult<HashMap<CountKey, i64>> {
         let (mut comments, mut likes, mut authors, mut tags) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -108,15 +109,31 @@ impl Counts {
         let db = &self.0.db;
         let vis = self.0.visibility;
         let mut out = HashMap::with_capacity(keys.len());
-        if !comments.is_empty() {
+        if !comments.is_empty() && !likes.is_empty() {
+            // Both for (usually) the same posts, as a feed asks: one statement, not two.
+            let mut posts = [comments.as_slice(), likes.as_slice()].concat();
+            posts.sort_unstable();
+            posts.dedup();
+            let both = store::posts::engagement_by_post(db, &posts).await?;
+            let of = |id: &i64| both.get(id).copied().unwrap_or_default();
+            out.extend(
+                comments
+                    .iter()
+                    .map(|id| (CountKey::CommentsOfPost(*id), of(id).0)),
+            );
+            out.extend(
+                likes
+                    .iter()
+                    .map(|id| (CountKey::LikesOfPost(*id), of(id).1)),
+            );
+        } else if !comments.is_empty() {
             let counts = store::comments::count_by_post(db, &comments).await?;
             out.extend(
                 counts
                     .into_iter()
                     .map(|(id, n)| (CountKey::CommentsOfPost(id), n)),
             );
-        }
-        if !likes.is_empty() {
+        } else if !likes.is_empty() {
             let counts = store::likes::count_by_post(db, &likes).await?;
             out.extend(
                 counts
