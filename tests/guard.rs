@@ -9,7 +9,10 @@
 mod common;
 
 use base64::Engine as _;
-use common::{header_number, spawn_app, spawn_app_with, user_row_id, Backend, Gql, TestApp};
+use common::{
+    header_number, spawn_app, spawn_app_with, user_row_id, Backend, Gql, TestApp,
+    INTROSPECTION_QUERY,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
@@ -612,36 +615,6 @@ async fn forged_expired_unsigned_and_wrongly_signed_tokens_are_401_and_run_no_sq
         }
     }
 }
-
-/// `getIntrospectionQuery()` of graphql-js 16 with its default options, as GraphiQL sends it.
-const INTROSPECTION_QUERY: &str = r"
-    query IntrospectionQuery {
-      __schema {
-        queryType { name }
-        mutationType { name }
-        subscriptionType { name }
-        types { ...FullType }
-        directives { name description locations args { ...InputValue } }
-      }
-    }
-    fragment FullType on __Type {
-      kind name description
-      fields(includeDeprecated: true) {
-        name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
-      }
-      inputFields { ...InputValue }
-      interfaces { ...TypeRef }
-      enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
-      possibleTypes { ...TypeRef }
-    }
-    fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
-    fragment TypeRef on __Type {
-      kind name
-      ofType { kind name ofType { kind name ofType { kind name ofType { kind name
-        ofType { kind name ofType { kind name ofType { kind name ofType { kind name
-          ofType { kind name } } } } } } } } }
-    }
-";
 
 async fn the_graphiql_introspection_query_passes_the_default_limits(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {

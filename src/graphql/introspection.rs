@@ -11,6 +11,7 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
 
 use crate::error::{coded_error, Code};
+use crate::limits::analysis::selection_sets;
 
 /// The extension factory to register when introspection is disabled.
 pub struct RefuseIntrospection;
@@ -31,17 +32,7 @@ impl Extension for RefuseIntrospection {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let introspects = document
-            .operations
-            .iter()
-            .map(|(_, op)| &op.node.selection_set.node)
-            .chain(
-                document
-                    .fragments
-                    .values()
-                    .map(|f| &f.node.selection_set.node),
-            )
-            .any(introspects);
+        let introspects = selection_sets(&document).any(introspects);
         if introspects {
             let error: ServerError = coded_error(
                 Code::GraphqlValidationFailed,

@@ -326,7 +326,7 @@ fn count_selection_directives(set: &SelectionSet) -> usize {
 }
 
 /// The top-level selection sets of every operation and fragment (each counted once).
-fn selection_sets(document: &ExecutableDocument) -> impl Iterator<Item = &SelectionSet> {
+pub(crate) fn selection_sets(document: &ExecutableDocument) -> impl Iterator<Item = &SelectionSet> {
     document
         .operations
         .iter()
