@@ -9,13 +9,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use common::ws::{self, Socket};
 use common::{spawn_app, spawn_app_with, Backend, Gql, ServerProcess, TestApp, NO_RESPONSE_CACHE};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 // ---------------------------------------------------------------------------------------
 // Prometheus text parsing
@@ -450,46 +449,11 @@ impl Server {
     }
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn ws_send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::text(message.to_string()))
-        .await
-        .unwrap();
-}
-
 /// Opens a graphql-transport-ws connection, acknowledged, with one live subscription.
 async fn subscribed(port: u16) -> Socket {
-    let mut request = format!("ws://127.0.0.1:{port}/graphql")
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    ws_send(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {}}),
-    )
-    .await;
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a connection_ack")
-            .expect("an open socket")
-            .unwrap();
-        if let Message::Text(text) = message {
-            let value: Value = serde_json::from_str(&text).unwrap();
-            if value["type"] == "connection_ack" {
-                break;
-            }
-            assert_eq!(value["type"], "ping", "{value}");
-            ws_send(&mut socket, json!({"type": "pong"})).await;
-        }
-    }
-    ws_send(
+    let mut socket = ws::connect_to(port).await;
+    ws::init(&mut socket, None).await;
+    ws::send(
         &mut socket,
         json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { postPublished { id } }"}}),
     )
@@ -512,7 +476,7 @@ async fn close_code(socket: &mut Socket, within: Duration) -> u16 {
             Message::Text(text) => {
                 let value: Value = serde_json::from_str(&text).unwrap();
                 match value["type"].as_str() {
-                    Some("ping") => ws_send(socket, json!({"type": "pong"})).await,
+                    Some("ping") => ws::send(socket, json!({"type": "pong"})).await,
                     Some("pong") => {}
                     _ => panic!("unexpected message while draining: {value}"),
                 }

@@ -16,6 +16,7 @@ use gatehouse::services::Services;
 use serde_json::{json, Value};
 
 pub mod replicas;
+pub mod ws;
 
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
