@@ -225,15 +225,7 @@ async fn the_entity_cache_spares_statements_and_metrics_count_it(backend: Backen
     eprintln!("{backend:?}: feed statements cold {cold}, warm {warm}");
     assert!(warm < cold, "warm {warm} vs cold {cold}");
 
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for layer in ["entity_local", "response_local"] {
         let hits = metrics.lines().any(|line| {
             line.starts_with("gatehouse_cache_requests_total")

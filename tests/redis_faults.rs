@@ -140,17 +140,6 @@ async fn readyz(app: &TestApp) -> (u16, Value) {
     (status, response.json().await.unwrap())
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// The value of the unlabelled sample `name` in a Prometheus exposition.
 fn gauge(text: &str, name: &str) -> Option<f64> {
     text.lines()
@@ -215,7 +204,7 @@ async fn the_server_survives_redis_going_away_and_coming_back() {
         !redis.keys(&budget_keys).await.is_empty(),
         "no {budget_keys} key in Redis while it is up"
     );
-    assert_eq!(gauge(&metrics(&app).await, "gatehouse_redis_up"), Some(1.0));
+    assert_eq!(gauge(&app.metrics().await, "gatehouse_redis_up"), Some(1.0));
     assert_cached(&app, &redis, &prefix, "with redis up").await;
 
     // (2) Redis killed: queries and mutations still succeed, quickly.
@@ -258,7 +247,7 @@ async fn the_server_survives_redis_going_away_and_coming_back() {
         body["redis"], "degraded: using in-process fallbacks",
         "{body}"
     );
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(gauge(&text, "gatehouse_redis_up"), Some(0.0));
     assert!(
         text.lines()
@@ -296,7 +285,7 @@ async fn the_server_survives_redis_going_away_and_coming_back() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(gauge(&metrics(&app).await, "gatehouse_redis_up"), Some(1.0));
+    assert_eq!(gauge(&app.metrics().await, "gatehouse_redis_up"), Some(1.0));
     assert_cached(&app, &redis, &prefix, "after the restart").await;
 }
 

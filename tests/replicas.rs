@@ -13,16 +13,22 @@ use sea_orm::{
 };
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queries_read_the_replica_and_mutations_write_the_primary() {
-    // The "replica": its own SQLite file, migrated, holding a post the primary lacks.
+/// A "replica": a SQLite file of its own, migrated (kept while the directory lives).
+async fn replica_database() -> (tempfile::TempDir, String, sea_orm::DatabaseConnection) {
     let dir = tempfile::tempdir().unwrap();
-    let replica_url = format!(
+    let url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("replica.db").display()
     );
-    let replica = Database::connect(&replica_url).await.unwrap();
-    Migrator::up(&replica, None).await.unwrap();
+    let db = Database::connect(&url).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    (dir, url, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_read_the_replica_and_mutations_write_the_primary() {
+    // The "replica": its own SQLite file, migrated, holding a post the primary lacks.
+    let (_dir, replica_url, replica) = replica_database().await;
     let now = chrono::Utc::now();
     let author = user::ActiveModel {
         username: Set("replica_author".into()),
@@ -139,15 +145,9 @@ async fn replicate(from: &sea_orm::DatabaseConnection, to: &sea_orm::DatabaseCon
 /// replica answers meanwhile, or the write would stay invisible after the replica caught up.
 /// (With `GATEHOUSE_REPLICA_LAG_MS=0` both variants fail: the lagging answer is cached.)
 async fn a_lagging_replica_cannot_refill_the_caches(with_redis: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let replica_url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("replica.db").display()
-    );
-    let replica = Database::connect(&replica_url).await.unwrap();
-    Migrator::up(&replica, None).await.unwrap();
+    let (_dir, replica_url, replica) = replica_database().await;
     let mut env = vec![
-        ("DATABASE_REPLICA_URL".to_owned(), replica_url.clone()),
+        ("DATABASE_REPLICA_URL".to_owned(), replica_url),
         ("GATEHOUSE_REPLICA_LAG_MS".to_owned(), "1500".to_owned()),
     ];
     if with_redis {

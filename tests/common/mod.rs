@@ -357,6 +357,18 @@ impl TestApp {
         }
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let res = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    }
+
     /// SQL statements the server has run so far.
     pub fn statements(&self) -> u64 {
         self.services.statements.get()
