@@ -1,6 +1,7 @@
 //! Loaders of rows by primary key, and of each post's tags.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
@@ -12,26 +13,35 @@ use crate::error::{AppError, AppResult};
 use crate::store;
 use crate::store::visibility::Visibility;
 
-/// `ids` as cache keys of `kind`.
-fn keys(kind: EntityKind, ids: &[i64]) -> Vec<EntityKey> {
-    ids.iter().map(|id| kind.key(*id)).collect()
-}
-
-/// Cached values back by id.
-fn by_id<V>(found: HashMap<EntityKey, V>) -> HashMap<i64, V> {
-    found.into_iter().map(|(key, v)| (key.id, v)).collect()
-}
-
-/// Rows with an `id`, keyed for the cache.
-fn keyed<V>(
+/// Values of `kind` for `ids` through the entity cache; `fetch` loads the ids it misses
+/// from the database (ids it leaves out do not exist, and are not cached).
+async fn cached<V, F, Fut>(
+    scope: &Scope,
     kind: EntityKind,
-    rows: Vec<V>,
-    id: impl Fn(&V) -> i64,
-) -> AppResult<HashMap<EntityKey, V>> {
-    Ok(rows
-        .into_iter()
-        .map(|row| (kind.key(id(&row)), row))
-        .collect())
+    ids: &[i64],
+    fetch: F,
+) -> AppResult<HashMap<i64, V>>
+where
+    V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    F: FnOnce(Vec<i64>) -> Fut,
+    Fut: Future<Output = AppResult<HashMap<i64, V>>>,
+{
+    let keys: Vec<EntityKey> = ids.iter().map(|id| kind.key(*id)).collect();
+    let found = scope
+        .entities(&keys, |missing| async move {
+            let found = fetch(missing.iter().map(|key| key.id).collect()).await?;
+            Ok(found
+                .into_iter()
+                .map(|(id, value)| (kind.key(id), value))
+                .collect())
+        })
+        .await?;
+    Ok(found.into_iter().map(|(key, v)| (key.id, v)).collect())
+}
+
+/// Rows by their `id`.
+fn by_row_id<V>(rows: Vec<V>, id: impl Fn(&V) -> i64) -> HashMap<i64, V> {
+    rows.into_iter().map(|row| (id(&row), row)).collect()
 }
 
 /// `users` by id.
@@ -43,16 +53,11 @@ impl Loader<i64> for UserById {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         gate::batch_started("users", keys.len());
-        let kind = EntityKind::User;
-        let found = self
-            .0
-            .entities(&self::keys(kind, keys), |missing| async move {
-                let ids: Vec<i64> = missing.iter().map(|k| k.id).collect();
-                let rows = store::users::find_users(&self.0.db, &ids).await?;
-                keyed(kind, rows, |row| row.id)
-            })
-            .await?;
-        Ok(by_id(found))
+        cached(&self.0, EntityKind::User, keys, |ids| async move {
+            let rows = store::users::find_users(&self.0.db, &ids).await?;
+            Ok(by_row_id(rows, |row| row.id))
+        })
+        .await
     }
 }
 
@@ -66,17 +71,13 @@ impl Loader<i64> for PostById {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         gate::batch_started("posts", keys.len());
         // Cached whatever their status; the caller's visibility applies on the way out.
-        let kind = EntityKind::Post;
-        let found = self
-            .0
-            .entities(&self::keys(kind, keys), |missing| async move {
-                let ids: Vec<i64> = missing.iter().map(|k| k.id).collect();
-                let rows = store::posts::find_posts(&self.0.db, &ids, Visibility::All).await?;
-                keyed(kind, rows, |row| row.id)
-            })
-            .await?;
+        let found = cached(&self.0, EntityKind::Post, keys, |ids| async move {
+            let rows = store::posts::find_posts(&self.0.db, &ids, Visibility::All).await?;
+            Ok(by_row_id(rows, |row| row.id))
+        })
+        .await?;
         let visibility = self.0.visibility;
-        Ok(by_id(found)
+        Ok(found
             .into_iter()
             .filter(|(_, post)| visibility.allows(post))
             .collect())
@@ -106,16 +107,11 @@ impl Loader<i64> for TagById {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         gate::batch_started("tags", keys.len());
-        let kind = EntityKind::Tag;
-        let found = self
-            .0
-            .entities(&self::keys(kind, keys), |missing| async move {
-                let ids: Vec<i64> = missing.iter().map(|k| k.id).collect();
-                let rows = store::tags::find_tags(&self.0.db, &ids).await?;
-                keyed(kind, rows, |row| row.id)
-            })
-            .await?;
-        Ok(by_id(found))
+        cached(&self.0, EntityKind::Tag, keys, |ids| async move {
+            let rows = store::tags::find_tags(&self.0.db, &ids).await?;
+            Ok(by_row_id(rows, |row| row.id))
+        })
+        .await
     }
 }
 
@@ -128,19 +124,14 @@ impl Loader<i64> for TagsByPost {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         gate::batch_started("tags_by_post", keys.len());
-        let kind = EntityKind::PostTags;
-        let found = self
-            .0
-            .entities(&self::keys(kind, keys), |missing| async move {
-                let ids: Vec<i64> = missing.iter().map(|k| k.id).collect();
-                let mut found = store::tags::tags_for_posts(&self.0.db, &ids).await?;
-                // A post without tags has an empty list, cached like any other.
-                Ok(missing
-                    .into_iter()
-                    .map(|key| (key, found.remove(&key.id).unwrap_or_default()))
-                    .collect())
-            })
-            .await?;
-        Ok(by_id(found))
+        cached(&self.0, EntityKind::PostTags, keys, |ids| async move {
+            let mut found = store::tags::tags_for_posts(&self.0.db, &ids).await?;
+            // A post without tags has an empty list, cached like any other.
+            Ok(ids
+                .into_iter()
+                .map(|id| (id, found.remove(&id).unwrap_or_default()))
+                .collect())
+        })
+        .await
     }
 }

@@ -60,13 +60,13 @@ impl Loader<CountKey> for Counts {
     async fn load(&self, keys: &[CountKey]) -> Result<HashMap<CountKey, i64>, Self::Error> {
         gate::batch_started("counts", keys.len());
         let visibility = self.0.visibility;
-        let (cached, direct): (Vec<CountKey>, Vec<CountKey>) = keys
-            .iter()
-            .partition(|key| key.cache_key(visibility).is_some());
-        let cache_keys: Vec<EntityKey> = cached
-            .iter()
-            .filter_map(|key| key.cache_key(visibility))
-            .collect();
+        let (mut cache_keys, mut direct) = (Vec::new(), Vec::new());
+        for key in keys {
+            match key.cache_key(visibility) {
+                Some(cache_key) => cache_keys.push(cache_key),
+                None => direct.push(*key),
+            }
+        }
         let through_cache = self.0.entities(&cache_keys, |missing| async move {
             let wanted: Vec<CountKey> = missing
                 .iter()
