@@ -72,9 +72,15 @@ impl App {
             settings.trusted_documents.as_deref(),
             redis.clone(),
         )?;
-        let (points, window) = (settings.limits.rate_points, settings.limits.rate_window);
+        let limits = &settings.limits;
+        let (points, window) = (limits.rate_points, limits.rate_window);
         let budget: Arc<dyn Budget> = match &redis {
-            Some(redis) => Arc::new(RedisBudget::new(redis.clone(), points, window)),
+            Some(redis) => Arc::new(RedisBudget::new(
+                redis.clone(),
+                points,
+                window,
+                limits.rate_lease_points,
+            )),
             None => Arc::new(LocalBudget::new(points, window)),
         };
         let listener = TcpListener::bind(settings.addr)

@@ -67,6 +67,9 @@ pub struct Limits {
     pub rate_points: u32,
     /// `GATEHOUSE_RATE_WINDOW_SECS`: length of the budget window.
     pub rate_window: Duration,
+    /// `GATEHOUSE_RATE_LEASE_POINTS`: points a replica draws from the shared (Redis)
+    /// budget ahead of use (default 1% of the budget; 0 draws per request).
+    pub rate_lease_points: u32,
     /// `GATEHOUSE_IP_RATE_PER_SEC`: per-IP request refill rate.
     pub ip_rate_per_sec: u32,
     /// `GATEHOUSE_IP_BURST`: per-IP burst size.
@@ -195,6 +198,7 @@ impl Settings {
             }
         };
         let dev = environment == Environment::Development;
+        let rate_points = env.parse("GATEHOUSE_RATE_POINTS", 100_000)?;
         Ok(Self {
             addr: env.parse("GATEHOUSE_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
             database_url: env
@@ -250,8 +254,9 @@ impl Settings {
                 request_timeout: Duration::from_millis(
                     env.parse("GATEHOUSE_REQUEST_TIMEOUT_MS", 10_000)?,
                 ),
-                rate_points: env.parse("GATEHOUSE_RATE_POINTS", 100_000)?,
+                rate_points,
                 rate_window: Duration::from_secs(env.parse("GATEHOUSE_RATE_WINDOW_SECS", 60)?),
+                rate_lease_points: env.parse("GATEHOUSE_RATE_LEASE_POINTS", rate_points / 100)?,
                 ip_rate_per_sec: env.parse("GATEHOUSE_IP_RATE_PER_SEC", 100)?,
                 ip_burst: env.parse("GATEHOUSE_IP_BURST", 200)?,
                 trusted_proxies: env.list("GATEHOUSE_TRUSTED_PROXIES")?,

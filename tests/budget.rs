@@ -162,8 +162,19 @@ async fn waiting_retry_after_seconds_is_enough(backend: Backend) {
 }
 
 async fn every_token_has_its_own_budget_and_anonymous_callers_one_per_ip(backend: Backend) {
+    every_caller_has_its_own_budget(backend, "0").await;
+}
+
+/// With one replica a lease changes nothing the caller sees: the same figures to the point,
+/// refunds included (on PostgreSQL+Redis; the in-process budget has no leases).
+async fn with_a_lease_one_replica_reports_the_budget_exactly(backend: Backend) {
+    every_caller_has_its_own_budget(backend, "5").await;
+}
+
+async fn every_caller_has_its_own_budget(backend: Backend, lease: &str) {
     let overrides = [
         ("GATEHOUSE_RATE_POINTS", "50"),
+        ("GATEHOUSE_RATE_LEASE_POINTS", lease),
         ("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1"),
     ];
     let Some(app) = spawn_app_with(backend, &overrides).await else {
@@ -363,6 +374,79 @@ async fn two_server_processes_sharing_one_redis_draw_down_the_same_token_budget(
     }
 }
 
+/// Leases: a replica draws a caller's points from Redis ahead of use and spends them
+/// without a round trip, yet two replicas together never serve more than the budget.
+async fn replicas_draw_the_shared_budget_a_lease_at_a_time(backend: Backend) {
+    let Some(redis) = common::redis_url() else {
+        eprintln!("skipped: TEST_REDIS_URL is not set");
+        return;
+    };
+    let env = [
+        ("GATEHOUSE_RATE_POINTS", "200"),
+        ("GATEHOUSE_RATE_LEASE_POINTS", "20"),
+        ("GATEHOUSE_IP_RATE_PER_SEC", "100000"),
+        ("GATEHOUSE_IP_BURST", "100000"),
+    ];
+    let Some(replicas) = Replicas::start(backend, 2, &redis, &env).await else {
+        return;
+    };
+    let conn = redis::Client::open(redis.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!("{}budget:ip:127.0.0.1", replicas.prefix);
+    let drawn = || {
+        let key = key.clone();
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("GET")
+                .arg(&key)
+                .query_async::<Option<u32>>(&mut conn)
+                .await
+                .unwrap()
+                .unwrap_or(0)
+        }
+    };
+    // `{ __typename }` costs 1 point. The first one draws it and a lease of 20.
+    let typename = |i: usize| replicas.post(i, None, "{ __typename }", json!({}));
+    let res = typename(0).await;
+    assert_eq!(remaining(&res), 199, "{}", res.body);
+    assert_eq!(drawn().await, 21);
+    // The next 20 are spent from the lease: Redis is not asked, the count is exact.
+    for n in 2..=21 {
+        let res = typename(0).await;
+        assert_eq!(remaining(&res), 200 - n);
+    }
+    assert_eq!(drawn().await, 21, "spent in process");
+    let res = typename(0).await;
+    assert_eq!(remaining(&res), 200 - 22);
+    assert_eq!(drawn().await, 42, "the next lease");
+
+    // Both replicas spend until both refuse: exactly the budget is served, no more.
+    let mut served = 22;
+    let mut refused = [false, false];
+    while refused != [true, true] {
+        for (i, refused) in refused.iter_mut().enumerate() {
+            let res = typename(i).await;
+            match res.status {
+                200 => {
+                    served += 1;
+                    assert!(!*refused, "replica {i} served after refusing");
+                }
+                _ => {
+                    assert_over_budget(&res, 60, &format!("replica {i}"));
+                    assert_eq!(remaining(&res), 0);
+                    *refused = true;
+                }
+            }
+        }
+        assert!(served <= 200, "served {served} of a budget of 200");
+    }
+    assert_eq!(served, 200);
+    assert_eq!(drawn().await, 200);
+}
+
 backend_tests!(
     an_exhausted_budget_is_429_with_retry_after_and_runs_no_sql,
     the_budget_refills_after_its_window,
@@ -370,6 +454,8 @@ backend_tests!(
     the_ip_throttle_refuses_the_request_after_the_burst,
     forwarded_addresses_get_their_own_throttle_bucket_only_from_trusted_proxies,
     two_server_processes_sharing_one_redis_draw_down_the_same_token_budget,
+    with_a_lease_one_replica_reports_the_budget_exactly,
+    replicas_draw_the_shared_budget_a_lease_at_a_time,
 );
 
 backend_tests!(waiting_retry_after_seconds_is_enough,);

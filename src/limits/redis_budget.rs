@@ -2,30 +2,50 @@
 //! every replica draws on the same balance. When Redis is unavailable the in-process
 //! budget takes over (per replica, so a caller may briefly get up to one budget per
 //! replica), and Redis resumes by itself when it answers again.
+//!
+//! **Leases.** A round trip per charge (and one more per refund) was most of the cost of
+//! an answer from the response cache. So, with a lease size above zero, a replica draws a
+//! caller's points from Redis a lease at a time (the points the request needs plus the
+//! lease, when they fit) and spends them in process until they run out; refunds go back
+//! into the lease. Redis never hands out more than the limit, so across all replicas a
+//! caller is never served more than its budget. What leases cost, documented: a caller
+//! may be refused while up to one lease per replica sits unspent on other replicas (until
+//! the window ends), and `remaining` counts other replicas' spending only as of this
+//! replica's last draw. With one replica both are exact.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::budget::{Budget, BudgetStatus, LocalBudget};
 use crate::redis::Redis;
 
-/// `KEYS[1]` the window's counter; `ARGV`: limit, window in ms, points, mode.
-/// Returns `{used, ms until reset, allowed}`.
+/// `KEYS[1]` the window's counter; `ARGV`: limit, window in ms, points that must be taken,
+/// points to take beyond them if they fit (a lease), points given back.
+/// Returns `{used, ms until reset, allowed, taken}`; nothing is taken unless the needed
+/// points fit.
 const SCRIPT: &str = r"
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-local points = tonumber(ARGV[3])
+local need = tonumber(ARGV[3])
+local extra = tonumber(ARGV[4])
+local give = tonumber(ARGV[5])
+if give > 0 and used > 0 then
+  used = redis.call('DECRBY', KEYS[1], math.min(give, used))
+end
 local allowed = 1
-if ARGV[4] == 'charge' then
-  if used + points <= limit then
-    used = redis.call('INCRBY', KEYS[1], points)
-  else
+local taken = 0
+if need > 0 or extra > 0 then
+  if used + need > limit then
     allowed = 0
+  else
+    taken = math.min(need + extra, limit - used)
+    if taken > 0 then
+      used = redis.call('INCRBY', KEYS[1], taken)
+    end
   end
-elseif ARGV[4] == 'refund' and used > 0 then
-  used = redis.call('DECRBY', KEYS[1], math.min(points, used))
 end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 and used > 0 then
@@ -34,8 +54,45 @@ if ttl < 0 and used > 0 then
 elseif ttl < 0 then
   ttl = window
 end
-return {used, ttl, allowed}
+return {used, ttl, allowed, taken}
 ";
+
+/// What one script call asks of Redis.
+#[derive(Clone, Copy, Default)]
+struct Draw {
+    /// Points that must be taken (the charge is refused otherwise).
+    need: u32,
+    /// Points to take beyond `need` when they fit.
+    extra: u32,
+    /// Points given back first.
+    give: u32,
+}
+
+/// What Redis answered.
+struct Drawn {
+    /// Points used in the window, everywhere.
+    used: u32,
+    reset_at: DateTime<Utc>,
+    allowed: bool,
+    taken: u32,
+}
+
+/// A replica's unspent share of one caller's window.
+#[derive(Default)]
+struct Lease {
+    /// Points drawn from Redis and not spent here yet.
+    points: u32,
+    /// Points Redis had left at the last draw.
+    shared: u32,
+    /// The end of the window the points belong to.
+    reset_at: DateTime<Utc>,
+}
+
+impl Lease {
+    fn is_current(&self) -> bool {
+        self.reset_at > Utc::now()
+    }
+}
 
 /// Budgets shared through Redis, with an in-process fallback.
 pub struct RedisBudget {
@@ -43,74 +100,213 @@ pub struct RedisBudget {
     script: ::redis::Script,
     limit: u32,
     window: Duration,
+    /// Points drawn beyond a charge's own (0: every charge and refund goes to Redis).
+    lease: u32,
+    leases: moka::sync::Cache<String, Arc<tokio::sync::Mutex<Lease>>>,
     fallback: LocalBudget,
 }
 
 impl RedisBudget {
-    /// `limit` points per `window`, stored under the Redis key prefix.
-    pub fn new(redis: Redis, limit: u32, window: Duration) -> Self {
+    /// `limit` points per `window`, stored under the Redis key prefix; each replica draws
+    /// `lease` points ahead (0 for none).
+    pub fn new(redis: Redis, limit: u32, window: Duration, lease: u32) -> Self {
         Self {
             redis,
             script: ::redis::Script::new(SCRIPT),
             limit,
             window,
+            lease,
+            // A lease idle for a window belongs to a window that has ended.
+            leases: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(window)
+                .build(),
             fallback: LocalBudget::new(limit, window),
         }
     }
 
-    async fn call(&self, key: &str, points: u32, mode: &'static str) -> Option<BudgetStatus> {
+    async fn call(&self, key: &str, draw: Draw) -> Option<Drawn> {
         let redis_key = self.redis.key(&["budget", key]);
         let window_ms = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
         let script = &self.script;
         let limit = self.limit;
-        let (used, ttl_ms, allowed): (i64, i64, i64) = self
+        let (used, ttl_ms, allowed, taken): (i64, i64, i64, i64) = self
             .redis
             .run("budget", |mut conn| async move {
                 script
                     .key(redis_key)
                     .arg(limit)
                     .arg(window_ms)
-                    .arg(points)
-                    .arg(mode)
+                    .arg(draw.need)
+                    .arg(draw.extra)
+                    .arg(draw.give)
                     .invoke_async(&mut conn)
                     .await
             })
             .await
             .ok()?;
-        let used = u32::try_from(used.max(0)).unwrap_or(u32::MAX);
-        Some(BudgetStatus {
-            limit,
-            cost: if mode == "charge" && allowed == 1 {
-                points
-            } else {
-                0
-            },
-            remaining: limit.saturating_sub(used),
+        Some(Drawn {
+            used: u32::try_from(used.max(0)).unwrap_or(u32::MAX),
             reset_at: Utc::now() + chrono::Duration::milliseconds(ttl_ms.max(0)),
             allowed: allowed == 1,
+            taken: u32::try_from(taken.max(0)).unwrap_or(u32::MAX),
         })
+    }
+
+    /// The status Redis reports, plus what this replica holds unspent.
+    fn status(&self, drawn: &Drawn, held: u32, cost: u32) -> BudgetStatus {
+        BudgetStatus {
+            limit: self.limit,
+            cost,
+            remaining: self
+                .limit
+                .saturating_sub(drawn.used)
+                .saturating_add(held)
+                .min(self.limit),
+            reset_at: drawn.reset_at,
+            allowed: drawn.allowed,
+        }
+    }
+
+    fn lease_of(&self, key: &str) -> Arc<tokio::sync::Mutex<Lease>> {
+        if let Some(lease) = self.leases.get(key) {
+            return lease;
+        }
+        self.leases.get_with(key.to_owned(), Default::default)
+    }
+
+    /// The status of an allowed charge (or refund) as this replica's lease sees it.
+    fn leased_status(&self, lease: &Lease, cost: u32) -> BudgetStatus {
+        BudgetStatus {
+            limit: self.limit,
+            cost,
+            remaining: lease.shared.saturating_add(lease.points).min(self.limit),
+            reset_at: lease.reset_at,
+            allowed: true,
+        }
+    }
+
+    /// A charge spent from this replica's lease, drawing a new one when it runs short.
+    async fn charge_leased(&self, key: &str, cost: u32) -> Option<BudgetStatus> {
+        let lease = self.lease_of(key);
+        // Held across the draw: concurrent requests of one caller wait for it rather than
+        // each drawing a lease of their own.
+        let mut lease = lease.lock().await;
+        if !lease.is_current() {
+            *lease = Lease::default();
+        }
+        if lease.points >= cost {
+            lease.points -= cost;
+            return Some(self.leased_status(&lease, cost));
+        }
+        let draw = Draw {
+            need: cost - lease.points,
+            extra: self.lease,
+            give: 0,
+        };
+        let drawn = self.call(key, draw).await?;
+        if !drawn.allowed {
+            return Some(self.status(&drawn, lease.points, 0));
+        }
+        *lease = Lease {
+            points: lease.points + drawn.taken - cost,
+            shared: self.limit.saturating_sub(drawn.used),
+            reset_at: drawn.reset_at,
+        };
+        Some(self.leased_status(&lease, cost))
+    }
+
+    /// A refund kept in this replica's lease; past two leases the excess goes back to
+    /// Redis, so refunds do not strand points here. `None` when there is no current lease.
+    async fn refund_leased(&self, key: &str, points: u32) -> Option<BudgetStatus> {
+        let lease = self.leases.get(key)?;
+        let mut lease = lease.lock().await;
+        if !lease.is_current() {
+            return None;
+        }
+        lease.points = lease.points.saturating_add(points);
+        let keep = self.lease.saturating_mul(2);
+        if lease.points > keep {
+            // Should Redis not answer, the points stay here: nothing is lost.
+            let give = lease.points - keep;
+            if let Some(drawn) = self
+                .call(
+                    key,
+                    Draw {
+                        give,
+                        ..Draw::default()
+                    },
+                )
+                .await
+            {
+                lease.points = keep;
+                lease.shared = self.limit.saturating_sub(drawn.used);
+                lease.reset_at = drawn.reset_at;
+            }
+        }
+        Some(self.leased_status(&lease, 0))
+    }
+
+    /// What a caller's budget is now: Redis's balance plus this replica's lease.
+    async fn held(&self, key: &str) -> u32 {
+        if self.lease == 0 {
+            return 0;
+        }
+        match self.leases.get(key) {
+            Some(lease) => {
+                let lease = lease.lock().await;
+                if lease.is_current() {
+                    lease.points
+                } else {
+                    0
+                }
+            }
+            None => 0,
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl Budget for RedisBudget {
     async fn charge(&self, key: &str, cost: u32) -> BudgetStatus {
-        match self.call(key, cost, "charge").await {
+        let charged = if self.lease > 0 {
+            self.charge_leased(key, cost).await
+        } else {
+            let draw = Draw {
+                need: cost,
+                ..Draw::default()
+            };
+            let drawn = self.call(key, draw).await;
+            drawn.map(|drawn| {
+                let cost = if drawn.allowed { cost } else { 0 };
+                self.status(&drawn, 0, cost)
+            })
+        };
+        match charged {
             Some(status) => status,
             None => self.fallback.charge(key, cost).await,
         }
     }
 
     async fn refund(&self, key: &str, points: u32) -> BudgetStatus {
-        match self.call(key, points, "refund").await {
-            Some(status) => status,
+        if self.lease > 0 {
+            if let Some(status) = self.refund_leased(key, points).await {
+                return status;
+            }
+        }
+        let draw = Draw {
+            give: points,
+            ..Draw::default()
+        };
+        match self.call(key, draw).await {
+            Some(drawn) => self.status(&drawn, self.held(key).await, 0),
             None => self.fallback.refund(key, points).await,
         }
     }
 
     async fn peek(&self, key: &str) -> BudgetStatus {
-        match self.call(key, 0, "peek").await {
-            Some(status) => status,
+        match self.call(key, Draw::default()).await {
+            Some(drawn) => self.status(&drawn, self.held(key).await, 0),
             None => self.fallback.peek(key).await,
         }
     }

@@ -12,6 +12,8 @@ pub struct Replicas {
     /// `http://127.0.0.1:<port>` of each replica, in start order.
     pub addresses: Vec<String>,
     pub client: reqwest::Client,
+    /// The Redis key prefix they share.
+    pub prefix: String,
     database: ScratchDatabase,
 }
 
@@ -51,6 +53,7 @@ impl Replicas {
             addresses: servers.iter().map(|s| s.address.clone()).collect(),
             servers,
             client,
+            prefix,
             database,
         })
     }

@@ -165,6 +165,7 @@ GATEHOUSE_MAX_BODY_BYTES: {{ int64 $l.maxBodyBytes | quote }}
 GATEHOUSE_REQUEST_TIMEOUT_MS: {{ int64 $l.requestTimeoutMs | quote }}
 GATEHOUSE_RATE_POINTS: {{ int64 $l.ratePoints | quote }}
 GATEHOUSE_RATE_WINDOW_SECS: {{ int64 $l.rateWindowSecs | quote }}
+GATEHOUSE_RATE_LEASE_POINTS: {{ int64 $l.rateLeasePoints | quote }}
 GATEHOUSE_IP_RATE_PER_SEC: {{ int64 $l.ipRatePerSec | quote }}
 GATEHOUSE_IP_BURST: {{ int64 $l.ipBurst | quote }}
 {{- with $l.trustedProxies }}
