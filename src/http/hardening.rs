@@ -2,9 +2,11 @@
 //! prevention for `GET /graphql`, and a last-resort panic handler.
 
 use std::any::Any;
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use tower::util::MapResponseLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Settings;
@@ -36,6 +38,22 @@ pub fn security_headers(settings: &Settings) -> Vec<(HeaderName, HeaderValue)> {
         ));
     }
     headers
+}
+
+/// The [`security_headers`] as one layer.
+pub fn security_headers_layer(
+    settings: &Settings,
+) -> MapResponseLayer<impl Fn(Response) -> Response + Clone> {
+    let headers: Arc<[(HeaderName, HeaderValue)]> = security_headers(settings).into();
+    MapResponseLayer::new(move |mut response: Response| {
+        let target = response.headers_mut();
+        for (name, value) in headers.iter() {
+            if !target.contains_key(name) {
+                target.insert(name.clone(), value.clone());
+            }
+        }
+        response
+    })
 }
 
 /// CORS for the configured origins (`GATEHOUSE_CORS_ORIGINS`); `None` keeps the API

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use http::HeaderName;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::graphql::AppSchema;
 use crate::limits::throttle::{self, ThrottleConfig};
@@ -75,14 +75,14 @@ pub fn router(state: AppState) -> Router {
     if settings.graphiql {
         app = app.merge(crate::playground::router());
     }
-    let mut app = app.with_state(state);
-    for (name, value) in hardening::security_headers(&settings) {
-        app = app.layer(SetResponseHeaderLayer::if_not_present(name, value));
-    }
-    if let Some(cors) = hardening::cors(&settings) {
-        app = app.layer(cors);
-    }
-    app.layer(CatchPanicLayer::custom(hardening::panic_response))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    // One layer made of the whole stack: every `Router::layer` boxes each route once
+    // more, and each box is cloned per request (a tenth of a response-cache hit's CPU
+    // with a layer per header). Outermost first.
+    let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(CatchPanicLayer::custom(hardening::panic_response))
+        .option_layer(hardening::cors(&settings))
+        .layer(hardening::security_headers_layer(&settings));
+    app.with_state(state).layer(middleware)
 }
