@@ -100,8 +100,7 @@ pub fn init(settings: &Settings) -> anyhow::Result<Telemetry> {
     // Filtered on their own so that `RUST_LOG` does not filter the spans.
     let logs = if settings.is_production() {
         tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
+            .event_format(logs::JsonLine)
             .with_writer(writer)
             .boxed()
     } else {
