@@ -304,7 +304,14 @@ impl Budget for RedisBudget {
         }
     }
 
+    /// With a current lease, what this replica knows (as of its last draw) without asking.
     async fn peek(&self, key: &str) -> BudgetStatus {
+        if let Some(lease) = self.leases.get(key).filter(|_| self.lease > 0) {
+            let lease = lease.lock().await;
+            if lease.is_current() {
+                return self.leased_status(&lease, 0);
+            }
+        }
         match self.call(key, Draw::default()).await {
             Some(drawn) => self.status(&drawn, self.held(key).await, 0),
             None => self.fallback.peek(key).await,
