@@ -919,7 +919,65 @@ async fn an_admin_sees_every_post_drafts_included(backend: Backend) {
     assert!(seen.comment_on_draft && seen.comment_on_published);
 }
 
+/// Response maps follow the selection set (GraphQL spec 7.2.2), although an object's
+/// fields complete in whatever order their loaders answer. Each request has its own page
+/// size, so none is a response-cache hit.
+async fn response_fields_come_in_the_order_they_were_requested(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (token, _) = app.register("ada").await;
+    for i in 0..9 {
+        let post = app
+            .create_post(&token, &format!("post {i}"), true, &["rust", "graphql"])
+            .await;
+        if i % 2 == 0 {
+            app.like_post(&token, &post).await;
+            app.add_comment(&token, &post, "first").await;
+        }
+    }
+    let query = "query($n: Int) { posts(first: $n) { nodes { commentCount title
+        author { username displayName } id tags { name } likeCount } totalCount } }";
+    for n in 4..=9 {
+        let text = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .json(&json!({ "query": query, "variables": { "n": n } }))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.starts_with(r#"{"data":{"posts":{"nodes":[{"commentCount":"#),
+            "{text}"
+        );
+        let nodes: Vec<&str> = text.split(r#"{"commentCount":"#).skip(1).collect();
+        assert_eq!(nodes.len(), n, "{text}");
+        for node in nodes {
+            let at = |key: &str| {
+                node.find(&format!("\"{key}\":"))
+                    .unwrap_or_else(|| panic!("no {key} in {node}"))
+            };
+            let order = [
+                "title",
+                "author",
+                "username",
+                "displayName",
+                "id",
+                "tags",
+                "likeCount",
+            ]
+            .map(at);
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "{node}");
+        }
+        assert!(text.contains(r#"}],"totalCount":"#), "{text}");
+    }
+}
+
 backend_tests!(
+    response_fields_come_in_the_order_they_were_requested,
     node_fetches_a_user_a_post_a_comment_and_a_tag_by_global_id,
     node_is_null_for_ids_that_name_no_object,
     node_and_nodes_refuse_malformed_ids_as_bad_user_input,

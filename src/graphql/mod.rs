@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod context;
 pub mod error_codes;
+pub mod field_order;
 pub mod ids;
 pub mod inputs;
 pub mod introspection;

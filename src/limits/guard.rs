@@ -25,6 +25,7 @@ use crate::config::Limits;
 use crate::error::{coded_error, Code};
 use crate::graphql::context::RequestInfo;
 use crate::graphql::error_codes::code_of;
+use crate::graphql::field_order;
 
 /// The smallest charge of a mutation: writes cost more than their response suggests.
 pub const MUTATION_FLOOR: u32 = 10;
@@ -71,6 +72,8 @@ struct RunState {
     /// made before the request's data was attached, so it cannot see it.
     info: Option<RequestInfo>,
     analysis: Option<Analysis>,
+    /// The admitted document, to put the response's fields in request order.
+    document: Option<ExecutableDocument>,
     /// Points charged up front (0 when nothing was charged).
     charged: u32,
     /// The budget key of the open subscription this run counts, if any.
@@ -332,7 +335,10 @@ impl Extension for GuardRun {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         match self.admit(ctx, query, variables, next).await {
-            Ok(document) => Ok(document),
+            Ok(document) => {
+                self.state().document = Some(document.clone());
+                Ok(document)
+            }
             Err(error) => {
                 // A refused document still costs its parsing: the floor, so a flood of
                 // garbage drains the sender's budget too (a budget refusal is not charged).
@@ -406,7 +412,14 @@ impl Extension for GuardRun {
                 let status = info.as_ref().and_then(RequestInfo::budget_status);
                 Response::new(dry_run_data(&fields, status))
             }
-            None => next.run(ctx, operation_name).await,
+            None => {
+                let mut response = next.run(ctx, operation_name).await;
+                let document = self.state().document.take();
+                if let Some(document) = document {
+                    field_order::order_response(&mut response.data, &document, operation_name);
+                }
+                response
+            }
         }
     }
 

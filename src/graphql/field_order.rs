@@ -1,0 +1,152 @@
+//! Puts every object of a response in the order its fields were requested.
+//!
+//! The GraphQL specification (7.2.2, "Serialized Map Ordering") wants response maps in
+//! the order of the selection set; async-graphql 7 resolves an object's fields
+//! concurrently and inserts each as it completes, so a field waiting on a DataLoader came
+//! after one that did not, and the same query could answer in different orders. The
+//! executed document says the order: a plan of response keys is built from it once per
+//! operation and applied to the whole response.
+
+use std::collections::HashMap;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
+};
+use async_graphql::{Name, Positioned, Value};
+
+type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
+
+/// The response keys of one object, in request order, each with the plan of its value.
+#[derive(Debug, Default)]
+struct Plan<'a> {
+    fields: Vec<(&'a str, Plan<'a>)>,
+}
+
+/// Orders `data`, the response of `operation` (by name, or the only one) in `document`.
+pub fn order_response(data: &mut Value, document: &ExecutableDocument, operation: Option<&str>) {
+    let set = match (&document.operations, operation) {
+        (DocumentOperations::Single(op), _) => &op.node.selection_set.node,
+        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+            Some(op) => &op.node.selection_set.node,
+            None => return,
+        },
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
+            Some(op) => &op.node.selection_set.node,
+            None => return,
+        },
+        _ => return,
+    };
+    let plan = plan(&[set], &document.fragments);
+    apply(data, &plan);
+}
+
+/// The plan of the objects selected by `sets` (the selection sets of every field that
+/// shares one response key). Fragment cycles never get here: validation refuses them.
+fn plan<'a>(sets: &[&'a SelectionSet], fragments: &'a Fragments) -> Plan<'a> {
+    let mut grouped: Vec<(&'a str, Vec<&'a SelectionSet>)> = Vec::new();
+    for set in sets {
+        collect(set, fragments, &mut grouped);
+    }
+    Plan {
+        fields: grouped
+            .into_iter()
+            .map(|(key, subsets)| (key, plan(&subsets, fragments)))
+            .collect(),
+    }
+}
+
+/// The fields of `set`, fragments spread in place, grouped by response key in order of
+/// first appearance.
+fn collect<'a>(
+    set: &'a SelectionSet,
+    fragments: &'a Fragments,
+    grouped: &mut Vec<(&'a str, Vec<&'a SelectionSet>)>,
+) {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let key = field.node.response_key().node.as_str();
+                let subset = &field.node.selection_set.node;
+                match grouped.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, subsets)) => subsets.push(subset),
+                    None => grouped.push((key, vec![subset])),
+                }
+            }
+            Selection::InlineFragment(inline) => {
+                collect(&inline.node.selection_set.node, fragments, grouped);
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = fragments.get(&spread.node.fragment_name.node) {
+                    collect(&fragment.node.selection_set.node, fragments, grouped);
+                }
+            }
+        }
+    }
+}
+
+fn apply(value: &mut Value, plan: &Plan<'_>) {
+    match value {
+        Value::List(items) => items.iter_mut().for_each(|item| apply(item, plan)),
+        Value::Object(map) if !plan.fields.is_empty() => {
+            let mut unordered = std::mem::take(map);
+            for (key, subplan) in &plan.fields {
+                if let Some((name, mut field)) = unordered.shift_remove_entry(*key) {
+                    apply(&mut field, subplan);
+                    map.insert(name, field);
+                }
+            }
+            // Nothing should be left; whatever is keeps its place after the rest.
+            map.extend(unordered);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(value: &Value) -> Vec<String> {
+        match value {
+            Value::Object(map) => map.keys().map(ToString::to_string).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn objects_follow_the_selection_set_through_lists_aliases_and_fragments() {
+        let document = async_graphql::parser::parse_query(
+            "query Q { posts { nodes { id ...F author { name id } t: title } } }
+             fragment F on Post { ... on Post { likeCount } commentCount }",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut data = async_graphql::value!({
+            "posts": { "nodes": [
+                { "t": "a", "author": { "id": 1, "name": "n" }, "commentCount": 1, "likeCount": 2, "id": 7 },
+                { "commentCount": 1, "id": 8, "t": "b", "likeCount": 2, "author": null },
+            ] }
+        });
+        order_response(&mut data, &document, Some("Q"));
+        let Value::Object(root) = &data else {
+            panic!("{data}")
+        };
+        let Some(Value::Object(posts)) = root.get("posts") else {
+            panic!("{data}")
+        };
+        let Some(Value::List(nodes)) = posts.get("nodes") else {
+            panic!("{data}")
+        };
+        for node in nodes {
+            assert_eq!(
+                keys(node),
+                ["id", "likeCount", "commentCount", "author", "t"],
+                "{node}"
+            );
+        }
+        let Value::Object(first) = &nodes[0] else {
+            panic!("{data}")
+        };
+        let author = first.get("author").cloned().unwrap_or_default();
+        assert_eq!(keys(&author), ["name", "id"]);
+    }
+}
