@@ -88,6 +88,18 @@ fn apply(value: &mut Value, plan: &Plan<'_>) {
     match value {
         Value::List(items) => items.iter_mut().for_each(|item| apply(item, plan)),
         Value::Object(map) if !plan.fields.is_empty() => {
+            // Most objects are in order already (their fields did not wait): no rebuild.
+            let in_order = map.len() == plan.fields.len()
+                && map
+                    .keys()
+                    .zip(&plan.fields)
+                    .all(|(a, (b, _))| a.as_str() == *b);
+            if in_order {
+                for (field, (_, subplan)) in map.values_mut().zip(&plan.fields) {
+                    apply(field, subplan);
+                }
+                return;
+            }
             let mut unordered = std::mem::take(map);
             for (key, subplan) in &plan.fields {
                 if let Some((name, mut field)) = unordered.shift_remove_entry(*key) {
