@@ -247,7 +247,7 @@ impl RedisBudget {
         Some(self.leased_status(&lease, 0))
     }
 
-    /// What a caller's budget is now: Redis's balance plus this replica's lease.
+    /// The points this replica holds for `key` (0 without a current lease).
     async fn held(&self, key: &str) -> u32 {
         if self.lease == 0 {
             return 0;
