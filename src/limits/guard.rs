@@ -336,7 +336,14 @@ impl Extension for GuardRun {
     ) -> ServerResult<ExecutableDocument> {
         match self.admit(ctx, query, variables, next).await {
             Ok(document) => {
-                self.state().document = Some(document.clone());
+                let mut state = self.state();
+                // A subscription's events are not reordered: its document is not kept for
+                // as long as it stays open.
+                let kind = state.analysis.as_ref().and_then(|a| a.kind);
+                if kind != Some(OperationType::Subscription) {
+                    state.document = Some(document.clone());
+                }
+                drop(state);
                 Ok(document)
             }
             Err(error) => {
