@@ -6,12 +6,11 @@
 //! Nor `tracing-appender`'s non-blocking writer: it wakes its thread for every line, which
 //! on two cores cost about as much. Here a line costs a lock and a copy; order is kept.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-
-use std::fmt::Write as _;
 
 use tracing::field::{Field, Visit};
 use tracing_subscriber::fmt::format::Writer;
