@@ -246,24 +246,6 @@ impl RedisBudget {
         }
         Some(self.leased_status(&lease, 0))
     }
-
-    /// The points this replica holds for `key` (0 without a current lease).
-    async fn held(&self, key: &str) -> u32 {
-        if self.lease == 0 {
-            return 0;
-        }
-        match self.leases.get(key) {
-            Some(lease) => {
-                let lease = lease.lock().await;
-                if lease.is_current() {
-                    lease.points
-                } else {
-                    0
-                }
-            }
-            None => 0,
-        }
-    }
 }
 
 #[async_trait::async_trait]
@@ -299,7 +281,8 @@ impl Budget for RedisBudget {
             ..Draw::default()
         };
         match self.call(key, draw).await {
-            Some(drawn) => self.status(&drawn, self.held(key).await, 0),
+            // Only reached without a current lease: this replica holds nothing.
+            Some(drawn) => self.status(&drawn, 0, 0),
             None => self.fallback.refund(key, points).await,
         }
     }
@@ -313,7 +296,8 @@ impl Budget for RedisBudget {
             }
         }
         match self.call(key, Draw::default()).await {
-            Some(drawn) => self.status(&drawn, self.held(key).await, 0),
+            // Only reached without a current lease: this replica holds nothing.
+            Some(drawn) => self.status(&drawn, 0, 0),
             None => self.fallback.peek(key).await,
         }
     }
