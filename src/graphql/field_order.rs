@@ -4,8 +4,9 @@
 //! the order of the selection set; async-graphql 7 resolves an object's fields
 //! concurrently and inserts each as it completes, so a field waiting on a DataLoader came
 //! after one that did not, and the same query could answer in different orders. The
-//! executed document says the order: a plan of response keys is built from it once per
-//! operation and applied to the whole response.
+//! executed document says the order: when the document is admitted, a plan of response
+//! keys is built from it (names shared with the document, no copy of it) and applied to
+//! the whole response after execution.
 
 use std::collections::HashMap;
 
@@ -18,39 +19,43 @@ type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
 
 /// The response keys of one object, in request order, each with the plan of its value.
 #[derive(Debug, Default)]
-struct Plan<'a> {
-    fields: Vec<(&'a str, Plan<'a>)>,
+pub struct FieldOrder {
+    fields: Vec<(Name, FieldOrder)>,
 }
 
-/// Orders `data`, the response of `operation` (by name, or the only one) in `document`.
-pub fn order_response(data: &mut Value, document: &ExecutableDocument, operation: Option<&str>) {
-    let set = match (&document.operations, operation) {
-        (DocumentOperations::Single(op), _) => &op.node.selection_set.node,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => &op.node.selection_set.node,
-            None => return,
-        },
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
-            Some(op) => &op.node.selection_set.node,
-            None => return,
-        },
-        _ => return,
-    };
-    let plan = plan(&[set], &document.fragments);
-    apply(data, &plan);
+impl FieldOrder {
+    /// The order of `operation`'s response (by name, or the only one) in `document`.
+    pub fn of(document: &ExecutableDocument, operation: Option<&str>) -> Option<Self> {
+        let set = match (&document.operations, operation) {
+            (DocumentOperations::Single(op), _) => &op.node.selection_set.node,
+            (DocumentOperations::Multiple(ops), Some(name)) => {
+                &ops.get(name)?.node.selection_set.node
+            }
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+                &ops.values().next()?.node.selection_set.node
+            }
+            _ => return None,
+        };
+        Some(plan(&[set], &document.fragments))
+    }
+
+    /// Puts every object of `data` in this order.
+    pub fn apply(&self, data: &mut Value) {
+        apply(data, self);
+    }
 }
 
 /// The plan of the objects selected by `sets` (the selection sets of every field that
 /// shares one response key). Fragment cycles never get here: validation refuses them.
-fn plan<'a>(sets: &[&'a SelectionSet], fragments: &'a Fragments) -> Plan<'a> {
-    let mut grouped: Vec<(&'a str, Vec<&'a SelectionSet>)> = Vec::new();
+fn plan(sets: &[&SelectionSet], fragments: &Fragments) -> FieldOrder {
+    let mut grouped: Vec<(&Name, Vec<&SelectionSet>)> = Vec::new();
     for set in sets {
         collect(set, fragments, &mut grouped);
     }
-    Plan {
+    FieldOrder {
         fields: grouped
             .into_iter()
-            .map(|(key, subsets)| (key, plan(&subsets, fragments)))
+            .map(|(key, subsets)| (key.clone(), plan(&subsets, fragments)))
             .collect(),
     }
 }
@@ -60,12 +65,12 @@ fn plan<'a>(sets: &[&'a SelectionSet], fragments: &'a Fragments) -> Plan<'a> {
 fn collect<'a>(
     set: &'a SelectionSet,
     fragments: &'a Fragments,
-    grouped: &mut Vec<(&'a str, Vec<&'a SelectionSet>)>,
+    grouped: &mut Vec<(&'a Name, Vec<&'a SelectionSet>)>,
 ) {
     for item in &set.items {
         match &item.node {
             Selection::Field(field) => {
-                let key = field.node.response_key().node.as_str();
+                let key = &field.node.response_key().node;
                 let subset = &field.node.selection_set.node;
                 match grouped.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, subsets)) => subsets.push(subset),
@@ -84,16 +89,13 @@ fn collect<'a>(
     }
 }
 
-fn apply(value: &mut Value, plan: &Plan<'_>) {
+fn apply(value: &mut Value, plan: &FieldOrder) {
     match value {
         Value::List(items) => items.iter_mut().for_each(|item| apply(item, plan)),
         Value::Object(map) if !plan.fields.is_empty() => {
             // Most objects are in order already (their fields did not wait): no rebuild.
             let in_order = map.len() == plan.fields.len()
-                && map
-                    .keys()
-                    .zip(&plan.fields)
-                    .all(|(a, (b, _))| a.as_str() == *b);
+                && map.keys().zip(&plan.fields).all(|(a, (b, _))| a == b);
             if in_order {
                 for (field, (_, subplan)) in map.values_mut().zip(&plan.fields) {
                     apply(field, subplan);
@@ -102,7 +104,7 @@ fn apply(value: &mut Value, plan: &Plan<'_>) {
             }
             let mut unordered = std::mem::take(map);
             for (key, subplan) in &plan.fields {
-                if let Some((name, mut field)) = unordered.shift_remove_entry(*key) {
+                if let Some((name, mut field)) = unordered.shift_remove_entry(key) {
                     apply(&mut field, subplan);
                     map.insert(name, field);
                 }
@@ -138,7 +140,8 @@ mod tests {
                 { "commentCount": 1, "id": 8, "t": "b", "likeCount": 2, "author": null },
             ] }
         });
-        order_response(&mut data, &document, Some("Q"));
+        let order = FieldOrder::of(&document, Some("Q")).unwrap_or_default();
+        order.apply(&mut data);
         let Value::Object(root) = &data else {
             panic!("{data}")
         };

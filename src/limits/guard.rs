@@ -25,7 +25,7 @@ use crate::config::Limits;
 use crate::error::{coded_error, Code};
 use crate::graphql::context::RequestInfo;
 use crate::graphql::error_codes::code_of;
-use crate::graphql::field_order;
+use crate::graphql::field_order::FieldOrder;
 
 /// The smallest charge of a mutation: writes cost more than their response suggests.
 pub const MUTATION_FLOOR: u32 = 10;
@@ -72,8 +72,8 @@ struct RunState {
     /// made before the request's data was attached, so it cannot see it.
     info: Option<RequestInfo>,
     analysis: Option<Analysis>,
-    /// The admitted document, to put the response's fields in request order.
-    document: Option<ExecutableDocument>,
+    /// The order of the admitted operation's fields, to put the response in it.
+    field_order: Option<FieldOrder>,
     /// Points charged up front (0 when nothing was charged).
     charged: u32,
     /// The budget key of the open subscription this run counts, if any.
@@ -337,11 +337,10 @@ impl Extension for GuardRun {
         match self.admit(ctx, query, variables, next).await {
             Ok(document) => {
                 let mut state = self.state();
-                // A subscription's events are not reordered: its document is not kept for
-                // as long as it stays open.
+                // A subscription's events are not reordered: no plan kept while it is open.
                 let kind = state.analysis.as_ref().and_then(|a| a.kind);
                 if kind != Some(OperationType::Subscription) {
-                    state.document = Some(document.clone());
+                    state.field_order = FieldOrder::of(&document, state.operation_name.as_deref());
                 }
                 drop(state);
                 Ok(document)
@@ -421,9 +420,9 @@ impl Extension for GuardRun {
             }
             None => {
                 let mut response = next.run(ctx, operation_name).await;
-                let document = self.state().document.take();
-                if let Some(document) = document {
-                    field_order::order_response(&mut response.data, &document, operation_name);
+                let field_order = self.state().field_order.take();
+                if let Some(field_order) = field_order {
+                    field_order.apply(&mut response.data);
                 }
                 response
             }
