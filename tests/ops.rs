@@ -687,3 +687,63 @@ async fn a_request_outliving_the_grace_period_does_not_keep_the_process_alive() 
     );
     assert!(status.success(), "exit {status}: {}", server.log());
 }
+
+/// Production logs: one JSON object per line with the request's access-log line, written
+/// in batches yet visible within the flush interval while the server runs (no exit needed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_production_server_logs_each_request_as_a_json_line() {
+    let client = reqwest::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("db.sqlite").display()
+    );
+    let env = [
+        ("DATABASE_URL", database.as_str()),
+        ("GATEHOUSE_ENV", "production"),
+        ("RUST_LOG", "info"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let server = ServerProcess::start(&client, &env).await;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let res = client
+        .post(format!("{}/graphql", server.address))
+        .header("x-request-id", &request_id)
+        .json(&json!({ "query": "query Feed { posts(first: 1) { totalCount } }" }))
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(res).await.data();
+
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let line = loop {
+        let log = server.log();
+        if let Some(line) = log.lines().find(|l| l.contains(&request_id)) {
+            break line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line for the request within 3 s: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let value: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(value["level"], "INFO", "{line}");
+    assert_eq!(value["message"], "graphql operation", "{line}");
+    assert_eq!(value["request_id"], request_id.as_str(), "{line}");
+    assert_eq!(value["operation"], "Feed", "{line}");
+    assert_eq!(value["outcome"], "ok", "{line}");
+    assert_eq!(value["cached"], false, "{line}");
+    assert!(value["latency_ms"].is_f64(), "{line}");
+    assert_eq!(value["target"], "gatehouse::http::graphql", "{line}");
+    assert!(line.starts_with(r#"{"timestamp":""#), "{line}");
+    let timestamp = value["timestamp"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),
+        "{line}"
+    );
+    // Every line the server wrote is one JSON object.
+    for other in server.log().lines().filter(|l| l.starts_with('{')) {
+        serde_json::from_str::<Value>(other).unwrap_or_else(|e| panic!("{e}: {other}"));
+    }
+}
