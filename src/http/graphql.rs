@@ -540,10 +540,10 @@ pub(super) fn observe(
     }
 }
 
-/// Runs every prepared operation with its own loaders under the timeout; `cache` is where
-/// the response cache wants a fresh answer stored (an anonymous query it had not). (the guard
-/// extension checks and charges each one before it runs), and writes the response with
-/// the caller's budget.
+/// Runs every prepared operation with its own loaders under the timeout (the guard
+/// extension checks and charges each one before it runs) and writes the response with the
+/// caller's budget. `cache` is where the response cache wants a fresh answer stored (an
+/// anonymous query it did not have).
 async fn run(
     state: &AppState,
     caller: Caller,
@@ -553,7 +553,6 @@ async fn run(
 ) -> HttpResponse {
     let services = &state.services;
     let timeout = services.settings.limits.request_timeout;
-    // Only a query's answer may be stored.
     // Only a query's answer may be stored, with its operation's name (for metrics).
     let operation = match &prepared[..] {
         [Ok((request, Some(OperationType::Query)))] => Some(request.operation_name.clone()),
