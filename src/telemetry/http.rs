@@ -17,7 +17,6 @@ use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::TARGET;
-use crate::http::REQUEST_ID;
 
 /// Reads propagation headers from an HTTP request.
 struct Headers<'a>(&'a http::HeaderMap);
@@ -40,12 +39,7 @@ pub async fn request_span(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let name = format!("{method} /graphql");
     // `SetRequestIdLayer` runs first, so every request has an id by now.
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let request_id = crate::http::client::request_id(request.headers());
     let span = tracing::info_span!(
         target: TARGET,
         "http.request",
