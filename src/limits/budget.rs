@@ -26,15 +26,53 @@ pub struct BudgetStatus {
     pub allowed: bool,
 }
 
-/// A store of budgets.
+/// What a request asks of a budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Take these points if they fit; nothing otherwise.
+    Charge(u32),
+    /// Give these points back (an estimate that turned out too high).
+    Refund(u32),
+    /// Only look.
+    Peek,
+}
+
+/// A store of budgets. Callers use the `charge`, `refund` and `peek` methods of
+/// `dyn Budget`, which settle in process when the store can and wait only when it cannot.
 #[async_trait::async_trait]
 pub trait Budget: Send + Sync + 'static {
+    /// Settles `op` at once when this store can without waiting (no round trip, no lock
+    /// held by another request); `None` leaves it to [`Budget::settle`].
+    fn try_settle(&self, key: &str, op: Op) -> Option<BudgetStatus>;
+    /// Settles `op`, waiting for whatever it needs.
+    async fn settle(&self, key: &str, op: Op) -> BudgetStatus;
+}
+
+impl dyn Budget {
+    // Not trait methods: an `async_trait` call boxes its future, and on the response
+    // cache's hit path that box (and the copy of the future into it) was a measurable
+    // part of the answer; the in-process answer needs neither.
+    async fn apply(&self, key: &str, op: Op) -> BudgetStatus {
+        match self.try_settle(key, op) {
+            Some(status) => status,
+            None => self.settle(key, op).await,
+        }
+    }
+
     /// Charges `cost` points to `key` if they fit; charges nothing otherwise.
-    async fn charge(&self, key: &str, cost: u32) -> BudgetStatus;
+    pub async fn charge(&self, key: &str, cost: u32) -> BudgetStatus {
+        self.apply(key, Op::Charge(cost)).await
+    }
+
     /// Gives `points` back to `key` (an estimate that turned out too high).
-    async fn refund(&self, key: &str, points: u32) -> BudgetStatus;
+    pub async fn refund(&self, key: &str, points: u32) -> BudgetStatus {
+        self.apply(key, Op::Refund(points)).await
+    }
+
     /// The budget of `key` without charging.
-    async fn peek(&self, key: &str) -> BudgetStatus;
+    pub async fn peek(&self, key: &str) -> BudgetStatus {
+        self.apply(key, Op::Peek).await
+    }
 }
 
 struct Window {
@@ -90,29 +128,34 @@ impl LocalBudget {
             allowed,
         }
     }
+
+    /// Settles `op`; in process, so never waits.
+    fn apply(&self, key: &str, op: Op) -> BudgetStatus {
+        self.with_window(key, |window, limit| match op {
+            Op::Charge(cost) => {
+                let allowed = window.used.saturating_add(cost) <= limit;
+                if allowed {
+                    window.used += cost;
+                }
+                (cost, allowed)
+            }
+            Op::Refund(points) => {
+                window.used = window.used.saturating_sub(points);
+                (0, true)
+            }
+            Op::Peek => (0, true),
+        })
+    }
 }
 
 #[async_trait::async_trait]
 impl Budget for LocalBudget {
-    async fn charge(&self, key: &str, cost: u32) -> BudgetStatus {
-        self.with_window(key, |window, limit| {
-            let allowed = window.used.saturating_add(cost) <= limit;
-            if allowed {
-                window.used += cost;
-            }
-            (cost, allowed)
-        })
+    fn try_settle(&self, key: &str, op: Op) -> Option<BudgetStatus> {
+        Some(self.apply(key, op))
     }
 
-    async fn refund(&self, key: &str, points: u32) -> BudgetStatus {
-        self.with_window(key, |window, _| {
-            window.used = window.used.saturating_sub(points);
-            (0, true)
-        })
-    }
-
-    async fn peek(&self, key: &str) -> BudgetStatus {
-        self.with_window(key, |_, _| (0, true))
+    async fn settle(&self, key: &str, op: Op) -> BudgetStatus {
+        self.apply(key, op)
     }
 }
 
@@ -122,7 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn charges_until_the_budget_is_spent_and_refunds() {
-        let budget = LocalBudget::new(3, Duration::from_secs(60));
+        let budget: &dyn Budget = &LocalBudget::new(3, Duration::from_secs(60));
         assert_eq!(budget.charge("a", 2).await.remaining, 1);
         let refused = budget.charge("a", 2).await;
         assert!(!refused.allowed);

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::budget::{Budget, BudgetStatus, LocalBudget};
+use super::budget::{Budget, BudgetStatus, LocalBudget, Op};
 use crate::redis::Redis;
 
 /// `KEYS[1]` the window's counter; `ARGV`: limit, window in ms, points that must be taken,
@@ -250,6 +250,43 @@ impl RedisBudget {
 
 #[async_trait::async_trait]
 impl Budget for RedisBudget {
+    /// With a current lease that covers it and no draw under way for this caller: settled
+    /// here, as the async path would settle it without calling Redis.
+    fn try_settle(&self, key: &str, op: Op) -> Option<BudgetStatus> {
+        if self.lease == 0 {
+            return None;
+        }
+        let lease = self.leases.get(key)?;
+        let mut lease = lease.try_lock().ok()?;
+        if !lease.is_current() {
+            return None;
+        }
+        match op {
+            Op::Charge(cost) if lease.points >= cost => {
+                lease.points -= cost;
+                Some(self.leased_status(&lease, cost))
+            }
+            Op::Refund(points)
+                if lease.points.saturating_add(points) <= self.lease.saturating_mul(2) =>
+            {
+                lease.points += points;
+                Some(self.leased_status(&lease, 0))
+            }
+            Op::Peek => Some(self.leased_status(&lease, 0)),
+            Op::Charge(_) | Op::Refund(_) => None,
+        }
+    }
+
+    async fn settle(&self, key: &str, op: Op) -> BudgetStatus {
+        match op {
+            Op::Charge(cost) => self.charge(key, cost).await,
+            Op::Refund(points) => self.refund(key, points).await,
+            Op::Peek => self.peek(key).await,
+        }
+    }
+}
+
+impl RedisBudget {
     async fn charge(&self, key: &str, cost: u32) -> BudgetStatus {
         let charged = if self.lease > 0 {
             self.charge_leased(key, cost).await
@@ -266,7 +303,7 @@ impl Budget for RedisBudget {
         };
         match charged {
             Some(status) => status,
-            None => self.fallback.charge(key, cost).await,
+            None => self.fallback.settle(key, Op::Charge(cost)).await,
         }
     }
 
@@ -283,7 +320,7 @@ impl Budget for RedisBudget {
         match self.call(key, draw).await {
             // Only reached without a current lease: this replica holds nothing.
             Some(drawn) => self.status(&drawn, 0, 0),
-            None => self.fallback.refund(key, points).await,
+            None => self.fallback.settle(key, Op::Refund(points)).await,
         }
     }
 
@@ -298,7 +335,7 @@ impl Budget for RedisBudget {
         match self.call(key, Draw::default()).await {
             // Only reached without a current lease: this replica holds nothing.
             Some(drawn) => self.status(&drawn, 0, 0),
-            None => self.fallback.peek(key).await,
+            None => self.fallback.settle(key, Op::Peek).await,
         }
     }
 }
