@@ -8,37 +8,51 @@ use std::fmt::Write as _;
 /// become one space where two names or numbers would otherwise merge, and nothing
 /// elsewhere. String literals (block strings included) are kept byte for byte.
 pub fn normalise(document: &str) -> String {
-    let mut out = String::with_capacity(document.len());
-    let mut chars = document.char_indices().peekable();
+    // Bytes, not chars: every character that matters here is ASCII, and a UTF-8 sequence
+    // is copied byte by byte in order, so the output stays valid UTF-8.
+    const BOM: &[u8] = "\u{feff}".as_bytes();
+    let bytes = document.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
     let mut gap = false;
-    while let Some((at, c)) = chars.next() {
-        match c {
-            ' ' | '\t' | '\n' | '\r' | ',' | '\u{feff}' => gap = true,
-            '#' => {
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
                 gap = true;
-                while chars.next_if(|(_, c)| *c != '\n' && *c != '\r').is_some() {}
+                at += 1;
             }
-            '"' => {
+            _ if bytes[at..].starts_with(BOM) => {
+                gap = true;
+                at += BOM.len();
+            }
+            b'#' => {
+                gap = true;
+                while bytes.get(at).is_some_and(|b| *b != b'\n' && *b != b'\r') {
+                    at += 1;
+                }
+            }
+            b'"' => {
                 gap = false;
                 let end = string_end(document, at);
-                out.push_str(&document[at..end]);
-                while chars.next_if(|(i, _)| *i < end).is_some() {}
+                out.extend_from_slice(&bytes[at..end]);
+                at = end;
             }
             _ => {
-                if gap && word(c) && out.chars().next_back().is_some_and(word) {
-                    out.push(' ');
+                if gap && word(byte) && out.last().is_some_and(|b| word(*b)) {
+                    out.push(b' ');
                 }
                 gap = false;
-                out.push(c);
+                out.push(byte);
+                at += 1;
             }
         }
     }
-    out
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Characters that merge with their neighbours into one token.
-fn word(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.' || c == '-'
+fn word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'.' || b == b'-'
 }
 
 /// The byte just past the string literal starting at `start` (a `"`): a block string
@@ -114,6 +128,8 @@ mod tests {
         assert_eq!(normalise(a), normalise(b));
         assert_eq!(normalise("{ a  b }"), "{a b}");
         assert_ne!(normalise("{ ab }"), normalise("{ a b }"));
+        assert_eq!(normalise("\u{feff}{ a,b # c, d\r\n e }"), "{a b e}");
+        assert_eq!(normalise("{ f(s: \"é  ü\") g }"), "{f(s:\"é  ü\")g}");
     }
 
     #[test]

@@ -27,11 +27,16 @@ impl ResponseKey {
         hasher.update([0]);
         hasher.update(request.operation_name.as_deref().unwrap_or_default());
         hasher.update([0]);
-        let mut variables = String::new();
-        if let Ok(value) = serde_json::to_value(&request.variables) {
-            document::canonical_json(&value, &mut variables);
+        if request.variables.is_empty() {
+            // What `canonical_json` prints for no variables, without building a value.
+            hasher.update("{}");
+        } else {
+            let mut variables = String::new();
+            if let Ok(value) = serde_json::to_value(&request.variables) {
+                document::canonical_json(&value, &mut variables);
+            }
+            hasher.update(variables);
         }
-        hasher.update(variables);
         Self(hasher.finalize().into())
     }
 
