@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use async_graphql::Request;
 use axum::response::{IntoResponse, Response as HttpResponse};
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::graphql::{observe, Caller};
 use super::response::{rate_limit_headers, refusal, Body};
@@ -111,6 +111,8 @@ pub(super) fn store(
     }
 }
 
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
 /// `Cache-Control: public, max-age=…` on a cacheable answer, `no-store` on any other;
 /// `X-Cache: HIT` or `MISS` when the response cache was consulted.
 pub(super) fn cache_headers(headers: &mut HeaderMap, max_age: Option<u32>, hit: Option<bool>) {
@@ -122,6 +124,6 @@ pub(super) fn cache_headers(headers: &mut HeaderMap, max_age: Option<u32>, hit: 
     headers.insert(header::CACHE_CONTROL, control);
     if let Some(hit) = hit {
         let value = if hit { "HIT" } else { "MISS" };
-        headers.insert("x-cache", HeaderValue::from_static(value));
+        headers.insert(X_CACHE, HeaderValue::from_static(value));
     }
 }

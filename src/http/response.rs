@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use async_graphql::{BatchResponse, Response, ServerError};
 use axum::response::{IntoResponse, Response as HttpResponse};
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::error::{coded_error, Code};
 use crate::graphql::error_codes::code_of;
@@ -37,16 +37,14 @@ impl Media {
         let mut best: Option<(Media, f32)> = None;
         for range in ranges {
             let mut parts = range.split(';');
-            let media = match parts
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-                .as_str()
-            {
-                "application/graphql-response+json" => Media::GraphqlResponse,
-                "application/json" | "*/*" | "application/*" => Media::Json,
-                _ => continue,
+            let name = parts.next().unwrap_or_default().trim();
+            let is = |media: &str| name.eq_ignore_ascii_case(media);
+            let media = if is("application/graphql-response+json") {
+                Media::GraphqlResponse
+            } else if is("application/json") || is("*/*") || is("application/*") {
+                Media::Json
+            } else {
+                continue;
             };
             // RFC 9110: `q=0` means "not acceptable"; a malformed weight counts as 1.
             let q = parts
@@ -222,12 +220,17 @@ fn reply(
     response
 }
 
+// Names as constants: a `&str` name is parsed again on every insert.
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
 /// `RateLimit-Limit/Remaining/Reset`, and `Retry-After` when refused.
 pub fn rate_limit_headers(headers: &mut HeaderMap, budget: &BudgetStatus) {
     let reset = crate::limits::analysis::seconds_until(budget.reset_at);
-    headers.insert("ratelimit-limit", HeaderValue::from(budget.limit));
-    headers.insert("ratelimit-remaining", HeaderValue::from(budget.remaining));
-    headers.insert("ratelimit-reset", HeaderValue::from(reset));
+    headers.insert(RATELIMIT_LIMIT, HeaderValue::from(budget.limit));
+    headers.insert(RATELIMIT_REMAINING, HeaderValue::from(budget.remaining));
+    headers.insert(RATELIMIT_RESET, HeaderValue::from(reset));
     if !budget.allowed {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(reset.max(1)));
     }
