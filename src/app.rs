@@ -109,6 +109,7 @@ impl App {
             services: services.clone(),
             schema,
             throttle,
+            documents: Arc::default(),
         });
         Ok(Self {
             listener,

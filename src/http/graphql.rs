@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::cached;
 use super::client::{self, InvalidToken};
+use super::documents::ParsedDocuments;
 use super::response::{graphql_response, refusal, Media};
 use super::{hardening, ws, AppState};
 use crate::auth::Viewer;
@@ -266,7 +267,7 @@ pub async fn graphql_get(
         Err(hit) => return hit,
     };
     let [admitted] = admitted;
-    let prepared = prepare(admitted);
+    let prepared = prepare(&state.documents, admitted);
     // An operation that cannot be picked is reported by `execute`, as for POST.
     if let Ok((_, Some(kind))) = &prepared {
         if *kind != OperationType::Query {
@@ -326,9 +327,9 @@ async fn admit(state: &AppState, mut request: Request) -> Admitted {
 /// Parses an admitted operation's document and picks the operation to run.
 // The error is the refusal's response itself, built once and moved into the reply.
 #[allow(clippy::result_large_err)]
-fn prepare(admitted: Admitted) -> Prepared {
+fn prepare(documents: &ParsedDocuments, admitted: Admitted) -> Prepared {
     let mut request = admitted?;
-    let kind = select_operation(&mut request).map_err(|message| {
+    let kind = select_operation(documents, &mut request).map_err(|message| {
         async_graphql::Response::from_errors(vec![coded_error(Code::BadUserInput, message)])
     })?;
     Ok((request, kind))
@@ -373,7 +374,10 @@ fn get_request(uri: &Uri) -> Result<Request, &'static str> {
 /// and no name): async-graphql raises that without a code, which would reach the client as
 /// `INTERNAL`, so the caller reports it as the client's mistake instead. The parsed document
 /// stays cached in the request, so execution does not parse it again.
-fn select_operation(request: &mut Request) -> Result<Option<OperationType>, String> {
+fn select_operation(
+    documents: &ParsedDocuments,
+    request: &mut Request,
+) -> Result<Option<OperationType>, String> {
     let name = request.operation_name.clone();
     // The one parse of the document: execution reuses it, so its span is here.
     let span = tracing::info_span!(
@@ -381,7 +385,7 @@ fn select_operation(request: &mut Request) -> Result<Option<OperationType>, Stri
         "graphql.parse",
         otel.status_code = tracing::field::Empty,
     );
-    if !span.in_scope(|| request.parsed_query().is_ok()) {
+    if !span.in_scope(|| documents.parse(request)) {
         span.record("otel.status_code", "error");
         return Ok(None);
     }
@@ -443,7 +447,10 @@ async fn execute(
         Ok(cache) => cache,
         Err(hit) => return hit,
     };
-    let prepared = admitted.into_iter().map(prepare).collect();
+    let mut prepared = Vec::with_capacity(admitted.len());
+    for admitted in admitted {
+        prepared.push(prepare(&state.documents, admitted));
+    }
     run(state, caller, prepared, batched, cache).await
 }
 
@@ -627,30 +634,39 @@ mod tests {
         let mut request =
             Request::new("query A { viewer { id } } mutation B { x }").operation_name("B");
         assert_eq!(
-            select_operation(&mut request),
+            select_operation(&ParsedDocuments::default(), &mut request),
             Ok(Some(OperationType::Mutation))
         );
         let mut request = Request::new("{ viewer { id } }");
         assert_eq!(
-            select_operation(&mut request),
+            select_operation(&ParsedDocuments::default(), &mut request),
             Ok(Some(OperationType::Query))
         );
         let mut request = Request::new("mutation B { x }");
         assert_eq!(
-            select_operation(&mut request),
+            select_operation(&ParsedDocuments::default(), &mut request),
             Ok(Some(OperationType::Mutation))
         );
-        assert_eq!(select_operation(&mut Request::new("{")), Ok(None));
+        assert_eq!(
+            select_operation(&ParsedDocuments::default(), &mut Request::new("{")),
+            Ok(None)
+        );
     }
 
     #[test]
     fn an_operation_that_cannot_be_picked_is_an_error() {
         let two = "query A { viewer { id } } query B { viewer { id } }";
-        assert!(select_operation(&mut Request::new(two)).is_err());
-        assert!(select_operation(&mut Request::new(two).operation_name("C")).is_err());
-        assert!(
-            select_operation(&mut Request::new("{ viewer { id } }").operation_name("A")).is_err()
-        );
+        assert!(select_operation(&ParsedDocuments::default(), &mut Request::new(two)).is_err());
+        assert!(select_operation(
+            &ParsedDocuments::default(),
+            &mut Request::new(two).operation_name("C")
+        )
+        .is_err());
+        assert!(select_operation(
+            &ParsedDocuments::default(),
+            &mut Request::new("{ viewer { id } }").operation_name("A")
+        )
+        .is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod cached;
 pub mod client;
+pub mod documents;
 pub mod graphql;
 pub mod hardening;
 pub mod health;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub schema: AppSchema,
     /// Per-IP throttle buckets, when throttling is on.
     pub throttle: Option<Arc<ThrottleConfig>>,
+    /// Documents already parsed, by their text.
+    pub documents: Arc<documents::ParsedDocuments>,
 }
 
 /// The full router.
