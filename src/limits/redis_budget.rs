@@ -186,18 +186,40 @@ impl RedisBudget {
         }
     }
 
+    /// What a current `lease` settles by itself, without Redis: a charge it covers, a
+    /// refund that keeps it within two leases, a look. The rule both the in-place path
+    /// ([`Budget::try_settle`]) and the waiting paths below follow.
+    fn settle_in_lease(&self, lease: &mut Lease, op: Op) -> Option<BudgetStatus> {
+        if !lease.is_current() {
+            return None;
+        }
+        match op {
+            Op::Charge(cost) if lease.points >= cost => {
+                lease.points -= cost;
+                Some(self.leased_status(lease, cost))
+            }
+            Op::Refund(points)
+                if lease.points.saturating_add(points) <= self.lease.saturating_mul(2) =>
+            {
+                lease.points += points;
+                Some(self.leased_status(lease, 0))
+            }
+            Op::Peek => Some(self.leased_status(lease, 0)),
+            Op::Charge(_) | Op::Refund(_) => None,
+        }
+    }
+
     /// A charge spent from this replica's lease, drawing a new one when it runs short.
     async fn charge_leased(&self, key: &str, cost: u32) -> Option<BudgetStatus> {
         let lease = self.lease_of(key);
         // Held across the draw: concurrent requests of one caller wait for it rather than
         // each drawing a lease of their own.
         let mut lease = lease.lock().await;
+        if let Some(status) = self.settle_in_lease(&mut lease, Op::Charge(cost)) {
+            return Some(status);
+        }
         if !lease.is_current() {
             *lease = Lease::default();
-        }
-        if lease.points >= cost {
-            lease.points -= cost;
-            return Some(self.leased_status(&lease, cost));
         }
         let draw = Draw {
             need: cost - lease.points,
@@ -221,28 +243,30 @@ impl RedisBudget {
     async fn refund_leased(&self, key: &str, points: u32) -> Option<BudgetStatus> {
         let lease = self.leases.get(key)?;
         let mut lease = lease.lock().await;
+        if let Some(status) = self.settle_in_lease(&mut lease, Op::Refund(points)) {
+            return Some(status);
+        }
         if !lease.is_current() {
             return None;
         }
+        // Past two leases: the excess goes back. Should Redis not answer, the points stay
+        // here: nothing is lost.
         lease.points = lease.points.saturating_add(points);
         let keep = self.lease.saturating_mul(2);
-        if lease.points > keep {
-            // Should Redis not answer, the points stay here: nothing is lost.
-            let give = lease.points - keep;
-            if let Some(drawn) = self
-                .call(
-                    key,
-                    Draw {
-                        give,
-                        ..Draw::default()
-                    },
-                )
-                .await
-            {
-                lease.points = keep;
-                lease.shared = self.limit.saturating_sub(drawn.used);
-                lease.reset_at = drawn.reset_at;
-            }
+        let give = lease.points.saturating_sub(keep);
+        if let Some(drawn) = self
+            .call(
+                key,
+                Draw {
+                    give,
+                    ..Draw::default()
+                },
+            )
+            .await
+        {
+            lease.points = keep;
+            lease.shared = self.limit.saturating_sub(drawn.used);
+            lease.reset_at = drawn.reset_at;
         }
         Some(self.leased_status(&lease, 0))
     }
@@ -258,23 +282,7 @@ impl Budget for RedisBudget {
         }
         let lease = self.leases.get(key)?;
         let mut lease = lease.try_lock().ok()?;
-        if !lease.is_current() {
-            return None;
-        }
-        match op {
-            Op::Charge(cost) if lease.points >= cost => {
-                lease.points -= cost;
-                Some(self.leased_status(&lease, cost))
-            }
-            Op::Refund(points)
-                if lease.points.saturating_add(points) <= self.lease.saturating_mul(2) =>
-            {
-                lease.points += points;
-                Some(self.leased_status(&lease, 0))
-            }
-            Op::Peek => Some(self.leased_status(&lease, 0)),
-            Op::Charge(_) | Op::Refund(_) => None,
-        }
+        self.settle_in_lease(&mut lease, op)
     }
 
     async fn settle(&self, key: &str, op: Op) -> BudgetStatus {
@@ -327,9 +335,8 @@ impl RedisBudget {
     /// With a current lease, what this replica knows (as of its last draw) without asking.
     async fn peek(&self, key: &str) -> BudgetStatus {
         if let Some(lease) = self.leases.get(key).filter(|_| self.lease > 0) {
-            let lease = lease.lock().await;
-            if lease.is_current() {
-                return self.leased_status(&lease, 0);
+            if let Some(status) = self.settle_in_lease(&mut *lease.lock().await, Op::Peek) {
+                return status;
             }
         }
         match self.call(key, Draw::default()).await {
