@@ -976,7 +976,32 @@ async fn response_fields_come_in_the_order_they_were_requested(backend: Backend)
     }
 }
 
+/// The server keeps each document's parse by its text: a document sent again must still
+/// answer for that request's own variables (`@include`) and operation name.
+async fn a_document_sent_again_answers_for_its_own_variables_and_operation(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (token, _) = app.register("ada").await;
+    app.create_post(&token, "kept", true, &[]).await;
+    let query = "query Full($full: Boolean!) {
+                   posts(first: 1) { nodes { title } totalCount @include(if: $full) } }
+                 query Bare { posts(first: 1) { totalCount } }";
+    for full in [true, false, true, false] {
+        let body =
+            json!({ "query": query, "operationName": "Full", "variables": { "full": full } });
+        let answer = app.post_json(None, &body, "application/json").await;
+        let posts = &answer.data()["posts"];
+        assert_eq!(posts["nodes"][0]["title"], "kept", "{posts}");
+        assert_eq!(posts.get("totalCount").is_some(), full, "{posts}");
+    }
+    let body = json!({ "query": query, "operationName": "Bare" });
+    let answer = app.post_json(None, &body, "application/json").await;
+    assert_eq!(answer.data()["posts"], json!({ "totalCount": 1 }));
+}
+
 backend_tests!(
+    a_document_sent_again_answers_for_its_own_variables_and_operation,
     response_fields_come_in_the_order_they_were_requested,
     node_fetches_a_user_a_post_a_comment_and_a_tag_by_global_id,
     node_is_null_for_ids_that_name_no_object,
