@@ -13,8 +13,8 @@ use crate::cache::Caches;
 use crate::config::Settings;
 use crate::db::{self, StatementCounter};
 use crate::events::{EventBus, LocalBus, RedisBus};
-use crate::graphql::build_schema;
 use crate::graphql::persisted::Persisted;
+use crate::graphql::Schemas;
 use crate::http::{self, AppState};
 use crate::lifecycle::Lifecycle;
 use crate::limits::budget::{Budget, LocalBudget};
@@ -100,14 +100,14 @@ impl App {
             lifecycle: Lifecycle::default(),
             statements,
         });
-        let schema = build_schema(services.clone());
+        let schemas = Schemas::build(services.clone())?;
         let throttle = throttle::config(&services.settings.limits);
         if let Some(config) = &throttle {
             throttle::spawn_cleanup(config.clone());
         }
         let router = http::router(AppState {
             services: services.clone(),
-            schema,
+            schemas,
             throttle,
             documents: Arc::default(),
         });

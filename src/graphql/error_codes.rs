@@ -115,11 +115,7 @@ fn code_errors(response: &mut Response) {
             let coded = app.extend();
             error.message = coded.message;
             error.extensions = coded.extensions;
-        } else if error.message.starts_with("Failed to parse")
-            || error.message.starts_with("Invalid value")
-            || error.message.starts_with("Unknown operation named")
-            || error.message.starts_with("Operation name required")
-        {
+        } else if is_bad_input(&error.message) {
             set_code(error, Code::BadUserInput);
         } else {
             tracing::error!(message = %error.message, "uncoded GraphQL error");
@@ -129,9 +125,36 @@ fn code_errors(response: &mut Response) {
     }
 }
 
+/// Codes the response of a schema without this extension ([`super::Schemas`]): there
+/// the validation errors are the ones without a path (an execution error always has the
+/// path of its field), so they get the code the `validation` hook would have given them;
+/// then every other error as [`code_errors`] does.
+pub fn code_without_hooks(response: &mut Response) {
+    for error in &mut response.errors {
+        let validation = error.path.is_empty()
+            && code_of(error).is_none()
+            && error.source::<AppError>().is_none()
+            && !is_bad_input(&error.message);
+        if validation {
+            let code = classify_validation(&error.message);
+            set_code(error, code);
+        }
+    }
+    code_errors(response);
+}
+
+/// async-graphql's messages for input it could not take: the client's mistake.
+fn is_bad_input(message: &str) -> bool {
+    message.starts_with("Failed to parse")
+        || message.starts_with("Invalid value")
+        || message.starts_with("Unknown operation named")
+        || message.starts_with("Operation name required")
+}
+
 /// The code of a validation error, from async-graphql's messages.
 fn classify_validation(message: &str) -> Code {
-    if message == "Query is nested too deep." {
+    // Its recursion limit (fragment spreads count as levels) is a depth limit too.
+    if message == "Query is nested too deep." || message.contains("recursion depth") {
         Code::QueryTooDeep
     } else if message == "Query is too complex." {
         Code::QueryTooComplex

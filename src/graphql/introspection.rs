@@ -32,8 +32,7 @@ impl Extension for RefuseIntrospection {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let introspects = selection_sets(&document).any(introspects);
-        if introspects {
+        if introspects_document(&document) {
             let error: ServerError = coded_error(
                 Code::GraphqlValidationFailed,
                 "introspection is disabled on this server",
@@ -42,6 +41,11 @@ impl Extension for RefuseIntrospection {
         }
         Ok(document)
     }
+}
+
+/// True when any selection of the document selects `__schema` or `__type`.
+pub fn introspects_document(document: &ExecutableDocument) -> bool {
+    selection_sets(document).any(introspects)
 }
 
 /// True when a selection set (or one nested in it) selects `__schema` or `__type`.

@@ -482,7 +482,7 @@ async fn run_operation(
     ));
     // A panicking resolver fails its operation, not the server: the panic is logged and
     // the client gets INTERNAL with the request id.
-    let execution = AssertUnwindSafe(Tracked::new(state.schema.execute(request), gate));
+    let execution = AssertUnwindSafe(Tracked::new(state.schemas.execute(request, info), gate));
     let execution = REQUEST_STATS.scope(stats.clone(), execution.catch_unwind());
     let mut response = match tokio::time::timeout(timeout, execution).await {
         Ok(Ok(response)) => response,

@@ -19,7 +19,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use crate::graphql::AppSchema;
+use crate::graphql::Schemas;
 use crate::limits::throttle::{self, ThrottleConfig};
 use crate::services::Services;
 
@@ -45,8 +45,8 @@ pub fn content_type(headers: &http::HeaderMap) -> Option<String> {
 pub struct AppState {
     /// Long-lived services.
     pub services: Arc<Services>,
-    /// The schema, built once.
-    pub schema: AppSchema,
+    /// The schema, built once (with and without extensions).
+    pub schemas: Schemas,
     /// Per-IP throttle buckets, when throttling is on.
     pub throttle: Option<Arc<ThrottleConfig>>,
     /// Documents already parsed, by their text.

@@ -98,7 +98,7 @@ async fn serve(
         })
     };
     let services = state.services.clone();
-    GraphQLWebSocket::new_with_pair(outgoing, incoming, state.schema.clone(), protocol)
+    GraphQLWebSocket::new_with_pair(outgoing, incoming, state.schemas.full.clone(), protocol)
         .on_connection_init(move |payload| async move {
             let viewer = client::viewer_from_authorization(authorization(&payload), &services.jwt)
                 .await

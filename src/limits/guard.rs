@@ -14,6 +14,7 @@ use async_graphql::extensions::{
     NextRequest, NextSubscribe,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::registry::Registry;
 use async_graphql::{Request, Response, ServerError, ServerResult, Value, Variables};
 use chrono::SecondsFormat;
 use futures_util::stream::BoxStream;
@@ -32,7 +33,9 @@ pub const MUTATION_FLOOR: u32 = 10;
 /// The smallest charge of a query or subscription.
 pub const QUERY_FLOOR: u32 = 1;
 
-/// The extension factory registered on the schema.
+/// The extension factory registered on the schema, and the same checks for
+/// [`crate::graphql::Schemas::execute`], which runs them around a schema without extensions.
+#[derive(Clone)]
 pub struct Guard {
     limits: Arc<Limits>,
     budget: Arc<dyn Budget>,
@@ -56,12 +59,19 @@ impl Guard {
 
 impl ExtensionFactory for Guard {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(GuardRun {
+        Arc::new(self.start())
+    }
+}
+
+impl Guard {
+    /// The guard of one request.
+    pub(crate) fn start(&self) -> GuardRun {
+        GuardRun {
             limits: self.limits.clone(),
             budget: self.budget.clone(),
             open: self.open.clone(),
             state: Arc::default(),
-        })
+        }
     }
 }
 
@@ -82,7 +92,7 @@ struct RunState {
 }
 
 /// One request's guard (async-graphql creates extensions per request).
-struct GuardRun {
+pub(crate) struct GuardRun {
     limits: Arc<Limits>,
     budget: Arc<dyn Budget>,
     open: OpenSubscriptions,
@@ -206,13 +216,28 @@ impl GuardRun {
             }
             err
         })?;
+        // No such operation: execution reports it.
+        let Some(analysis) = self.analyze(&ctx.schema_env.registry, &document, variables)? else {
+            return Ok(document);
+        };
+        self.admit_analysed(ctx.data_opt::<RequestInfo>(), analysis)
+            .await?;
+        Ok(document)
+    }
+
+    /// The analysis of the operation the request names, checked against the limits;
+    /// `Ok(None)` when the document has no such operation.
+    fn analyze(
+        &self,
+        registry: &Registry,
+        document: &ExecutableDocument,
+        variables: &Variables,
+    ) -> ServerResult<Option<Analysis>> {
         let operation_name = self.state().operation_name.clone();
-        let registry = &ctx.schema_env.registry;
         let analysis =
-            match analysis::analyze(registry, &document, operation_name.as_deref(), variables) {
+            match analysis::analyze(registry, document, operation_name.as_deref(), variables) {
                 Ok(Some(analysis)) => analysis,
-                // No such operation: execution reports it.
-                Ok(None) => return Ok(document),
+                Ok(None) => return Ok(None),
                 Err(Invalid::FragmentCycle(name)) => {
                     return Err(coded_error(
                         Code::GraphqlValidationFailed,
@@ -227,7 +252,16 @@ impl GuardRun {
                 }
             };
         self.check(&analysis)?;
-        if let Some(info) = ctx.data_opt::<RequestInfo>() {
+        Ok(Some(analysis))
+    }
+
+    /// Opens the subscription slot and charges the caller for an analysed document.
+    async fn admit_analysed(
+        &self,
+        info: Option<&RequestInfo>,
+        analysis: Analysis,
+    ) -> ServerResult<()> {
+        if let Some(info) = info {
             self.state().info = Some(info.clone());
             if analysis.kind == Some(OperationType::Subscription) {
                 self.open_subscription(&info.budget_key)?;
@@ -235,7 +269,49 @@ impl GuardRun {
             self.charge(info, &analysis).await?;
         }
         self.state().analysis = Some(analysis);
-        Ok(document)
+        Ok(())
+    }
+
+    /// Admits a query or mutation that needs nothing but its charge: analysed, within the
+    /// limits, not a dry run. `None` for anything else (a refusal, a dry run, a
+    /// subscription, no such operation), which the caller leaves to the extension path so
+    /// each refusal has one implementation. `Some(Err)` is a budget refusal.
+    pub(crate) async fn admit_plain(
+        &self,
+        registry: &Registry,
+        document: &ExecutableDocument,
+        operation_name: Option<&str>,
+        variables: &Variables,
+        info: &RequestInfo,
+    ) -> Option<ServerResult<()>> {
+        self.state().operation_name = operation_name.map(str::to_owned);
+        let analysis = self.analyze(registry, document, variables).ok().flatten()?;
+        if analysis.dry_run || analysis.kind == Some(OperationType::Subscription) {
+            return None;
+        }
+        let admitted = self.admit_analysed(Some(info), analysis).await;
+        if admitted.is_ok() {
+            self.plan_order(document);
+        }
+        Some(admitted)
+    }
+
+    /// Keeps the order of the operation's fields, to put its response in it. A
+    /// subscription's events are not reordered: no plan kept while it is open.
+    fn plan_order(&self, document: &ExecutableDocument) {
+        let mut state = self.state();
+        let kind = state.analysis.as_ref().and_then(|a| a.kind);
+        if kind != Some(OperationType::Subscription) {
+            state.field_order = FieldOrder::of(document, state.operation_name.as_deref());
+        }
+    }
+
+    /// Puts an executed response's fields in the order the operation asked for them.
+    pub(crate) fn order(&self, response: &mut Response) {
+        let field_order = self.state().field_order.take();
+        if let Some(field_order) = field_order {
+            field_order.apply(&mut response.data);
+        }
     }
 
     /// Charges the estimate (at least the floor) up front; a dry run only prices.
@@ -336,13 +412,7 @@ impl Extension for GuardRun {
     ) -> ServerResult<ExecutableDocument> {
         match self.admit(ctx, query, variables, next).await {
             Ok(document) => {
-                let mut state = self.state();
-                // A subscription's events are not reordered: no plan kept while it is open.
-                let kind = state.analysis.as_ref().and_then(|a| a.kind);
-                if kind != Some(OperationType::Subscription) {
-                    state.field_order = FieldOrder::of(&document, state.operation_name.as_deref());
-                }
-                drop(state);
+                self.plan_order(&document);
                 Ok(document)
             }
             Err(error) => {
@@ -420,10 +490,7 @@ impl Extension for GuardRun {
             }
             None => {
                 let mut response = next.run(ctx, operation_name).await;
-                let field_order = self.state().field_order.take();
-                if let Some(field_order) = field_order {
-                    field_order.apply(&mut response.data);
-                }
+                self.order(&mut response);
                 response
             }
         }
@@ -431,6 +498,15 @@ impl Extension for GuardRun {
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
+        self.settle(&mut response).await;
+        response
+    }
+}
+
+impl GuardRun {
+    /// Refunds the charge down to the response's actual cost and reports the cost in
+    /// `extensions.cost`.
+    pub(crate) async fn settle(&self, response: &mut Response) {
         let (charged, floor, estimate, info) = {
             let state = self.state();
             (
@@ -441,7 +517,7 @@ impl Extension for GuardRun {
             )
         };
         let Some(info) = info.as_ref() else {
-            return response;
+            return;
         };
         if charged > 0 {
             let actual = u32::try_from(actual_cost(&response.data))
@@ -477,7 +553,6 @@ impl Extension for GuardRun {
                 }),
             );
         }
-        response
     }
 }
 
