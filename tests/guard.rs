@@ -837,6 +837,97 @@ async fn a_dry_run_answers_only_rate_limit_runs_no_sql_and_charges_nothing(backe
     assert!(app.statements() > before);
 }
 
+/// `{ ...F0 } fragment F0 on Query { ...F1 } … fragment Fn on Query { __typename }`: one
+/// field deep, `n + 1` levels of fragment spreads.
+fn spread_chain(n: usize) -> String {
+    let mut doc = String::from("{ ...F0 }");
+    for i in 0..n {
+        doc.push_str(&format!(" fragment F{i} on Query {{ ...F{} }}", i + 1));
+    }
+    doc.push_str(&format!(" fragment F{n} on Query {{ __typename }}"));
+    doc
+}
+
+/// A response's `data` and `errors` (its extensions differ by transport: HTTP reports
+/// `cost` and, in tests, `sql`).
+fn answer(response: &Value) -> Value {
+    let mut errors = response.get("errors").cloned();
+    for error in errors.iter_mut().flat_map(|e| e.as_array_mut()).flatten() {
+        // HTTP names its request in an INTERNAL error.
+        if let Some(extensions) = error["extensions"].as_object_mut() {
+            extensions.remove("requestId");
+        }
+    }
+    json!({"data": response.get("data"), "errors": errors})
+}
+
+/// What an operation is, the code of its first error, its token, document and variables.
+type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, String, Value);
+
+/// HTTP runs plain operations on a schema without async-graphql extensions (the guard,
+/// the error codes and the field order run around it); WebSocket operations run on the
+/// schema with them. The same operations must get the same answers either way: data, and
+/// errors with their messages, paths and codes. (Cost reports are HTTP's; the guard tests
+/// above check them.)
+async fn http_and_websocket_answer_every_operation_alike(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (token, user) = app.register("twin").await;
+    let post = app
+        .create_post(&token, "Twice told", true, &["twins"])
+        .await;
+    app.add_comment(&token, &post, "first").await;
+    let missing_post = base64::engine::general_purpose::STANDARD.encode("Post:999999");
+    let deep_fragments = spread_chain(40);
+    let cases: Vec<Case> = vec![
+        ("nested page", None, None, "{ posts(first: 3) { totalCount nodes { title author { username posts(first: 2) { nodes { title } } } tags { name } commentCount likeCount comments(first: 2) { nodes { body author { username } } } } } }".into(), json!({})),
+        ("fragments and aliases", None, None, "query Q($id: ID!) { a: posts(first: 1) { ...P } b: post(id: $id) { ... on Post { t: title } } } fragment P on PostConnection { nodes { title } }".into(), json!({"id": post})),
+        ("viewer", None, Some(&token), "query($u: ID!) { viewer { username } node(id: $u) { id } }".into(), json!({"u": user})),
+        ("unknown field", Some("GRAPHQL_VALIDATION_FAILED"), None, "{ posts(first: 1) { nodes { nope } } }".into(), json!({})),
+        ("wrong argument type", Some("BAD_USER_INPUT"), None, "{ posts(first: \"three\") { totalCount } }".into(), json!({})),
+        ("variable of the wrong type", Some("BAD_USER_INPUT"), None, "query($n: Int!) { posts(first: $n) { totalCount } }".into(), json!({"n": "x"})),
+        ("missing variable", Some("BAD_USER_INPUT"), None, "query($n: Int!) { posts(first: $n) { totalCount } }".into(), json!({})),
+        ("resolver refusal", Some("BAD_USER_INPUT"), None, "{ posts(first: 500) { totalCount } }".into(), json!({})),
+        ("partial failure", Some("BAD_USER_INPUT"), None, "{ ok: posts(first: 1) { totalCount } bad: posts(first: -1) { totalCount } }".into(), json!({})),
+        ("mutation refused by its resolver", Some("NOT_FOUND"), Some(&token), "mutation($p: ID!) { addComment(postId: $p, body: \"x\") { id } }".into(), json!({"p": missing_post})),
+        ("mutation with invalid input", Some("BAD_USER_INPUT"), Some(&token), "mutation($p: ID!) { addComment(postId: $p, body: \"\") { id } }".into(), json!({"p": post})),
+        ("spread past the recursion limit", Some("QUERY_TOO_DEEP"), None, deep_fragments, json!({})),
+        ("too deep", Some("QUERY_TOO_DEEP"), None, fragment_chain(16), json!({})),
+        ("dry run", None, Some(&token), "{ rateLimit(dryRun: true) { cost limit } posts(first: 2) { nodes { title } } }".into(), json!({})),
+    ];
+    for (name, code, token, query, variables) in cases {
+        let http = app
+            .post_json(
+                token,
+                &json!({"query": query, "variables": variables}),
+                JSON,
+            )
+            .await;
+        let mut socket = common::ws::connect_to(app.port).await;
+        common::ws::init(&mut socket, token).await;
+        common::ws::send(
+            &mut socket,
+            json!({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}),
+        )
+        .await;
+        let message = common::ws::next(&mut socket).await.unwrap();
+        // A request error (nothing executed) comes as an `error` message with the errors.
+        let ws = match message["type"].as_str() {
+            Some("next") => message["payload"].clone(),
+            Some("error") => json!({"errors": message["payload"]}),
+            other => panic!("{name}: unexpected message {other:?}: {message}"),
+        };
+        assert_eq!(
+            http.body["errors"][0]["extensions"]["code"].as_str(),
+            code,
+            "{name}: {}",
+            http.body
+        );
+        assert_eq!(answer(&http.body), answer(&ws), "{name}");
+    }
+}
+
 backend_tests!(
     a_50_deep_query_is_too_deep_and_runs_no_sql,
     nesting_hidden_in_fragments_is_still_too_deep,
@@ -864,4 +955,5 @@ backend_tests!(
     nesting_50_deep_in_fragments_is_too_deep,
     posts_first_100_over_3_posts_is_charged_like_posts_first_3,
     the_requested_cost_covers_what_was_charged,
+    http_and_websocket_answer_every_operation_alike,
 );

@@ -137,18 +137,25 @@ pub fn code_without_hooks(response: &mut Response) {
             && !is_bad_input(&error.message);
         if validation {
             let code = classify_validation(&error.message);
+            // Worded as the guard words it when the extension path meets this limit.
+            if error.message.contains("recursion depth") {
+                error.message = crate::limits::guard::NESTED_TOO_DEEP.into();
+                error.locations.clear();
+            }
             set_code(error, code);
         }
     }
     code_errors(response);
 }
 
-/// async-graphql's messages for input it could not take: the client's mistake.
+/// async-graphql's messages for input it could not take: the client's mistake. (A
+/// required variable left out is only noticed when its field runs.)
 fn is_bad_input(message: &str) -> bool {
     message.starts_with("Failed to parse")
         || message.starts_with("Invalid value")
         || message.starts_with("Unknown operation named")
         || message.starts_with("Operation name required")
+        || (message.starts_with("Variable") && message.contains("is not defined"))
 }
 
 /// The code of a validation error, from async-graphql's messages.
@@ -158,9 +165,7 @@ fn classify_validation(message: &str) -> Code {
         Code::QueryTooDeep
     } else if message == "Query is too complex." {
         Code::QueryTooComplex
-    } else if message.starts_with("Invalid value for argument")
-        || (message.starts_with("Variable") && message.contains("is not defined"))
-    {
+    } else if is_bad_input(message) {
         Code::BadUserInput
     } else {
         Code::GraphqlValidationFailed

@@ -33,6 +33,10 @@ pub const MUTATION_FLOOR: u32 = 10;
 /// The smallest charge of a query or subscription.
 pub const QUERY_FLOOR: u32 = 1;
 
+/// The refusal of a document past async-graphql's recursion limit (fragment spreads
+/// count as levels there).
+pub const NESTED_TOO_DEEP: &str = "the query is nested too deep";
+
 /// The extension factory registered on the schema, and the same checks for
 /// [`crate::graphql::Schemas::execute`], which runs them around a schema without extensions.
 #[derive(Clone)]
@@ -210,7 +214,7 @@ impl GuardRun {
                     if cyclic {
                         "a fragment spreads itself"
                     } else {
-                        "the query is nested too deep"
+                        NESTED_TOO_DEEP
                     },
                 );
             }
