@@ -24,6 +24,10 @@ const JSON: &str = "application/json";
 const NORMAL: &str =
     "{ posts(first: 5) { totalCount nodes { title author { username } } } rateLimit { remaining } }";
 
+/// [`NORMAL`] without `rateLimit`.
+const NORMAL_WITHOUT_RATE_LIMIT: &str =
+    "{ posts(first: 5) { totalCount nodes { title author { username } } } }";
+
 const SECRET: &str = "guard-test-secret-0123456789-0123456789";
 
 /// POSTs `query` anonymously, asking for `application/graphql-response+json`.
@@ -848,8 +852,8 @@ fn spread_chain(n: usize) -> String {
     doc
 }
 
-/// A response's `data` and `errors` (its extensions differ by transport: HTTP reports
-/// `cost` and, in tests, `sql`).
+/// A response's `data`, `errors` and `extensions.cost` without the budget left (HTTP
+/// also reports `sql` in tests).
 fn answer(response: &Value) -> Value {
     let mut errors = response.get("errors").cloned();
     for error in errors.iter_mut().flat_map(|e| e.as_array_mut()).flatten() {
@@ -858,7 +862,34 @@ fn answer(response: &Value) -> Value {
             extensions.remove("requestId");
         }
     }
-    json!({"data": response.get("data"), "errors": errors})
+    let mut cost = response.pointer("/extensions/cost").cloned();
+    if let Some(cost) = cost.as_mut().and_then(Value::as_object_mut) {
+        cost.remove("throttleStatus");
+    }
+    json!({"data": response.get("data"), "errors": errors, "cost": cost})
+}
+
+/// One operation over graphql-transport-ws: its response, or the errors of an `error`
+/// message (nothing executed) as a response.
+async fn over_websocket(
+    app: &TestApp,
+    token: Option<&str>,
+    query: &str,
+    variables: &Value,
+) -> Value {
+    let mut socket = common::ws::connect_to(app.port).await;
+    common::ws::init(&mut socket, token).await;
+    common::ws::send(
+        &mut socket,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}),
+    )
+    .await;
+    let message = common::ws::next(&mut socket).await.unwrap();
+    match message["type"].as_str() {
+        Some("next") => message["payload"].clone(),
+        Some("error") => json!({"errors": message["payload"]}),
+        other => panic!("unexpected message {other:?}: {message}"),
+    }
 }
 
 /// What an operation is, the code of its first error, its token, document and variables.
@@ -904,20 +935,7 @@ async fn http_and_websocket_answer_every_operation_alike(backend: Backend) {
                 JSON,
             )
             .await;
-        let mut socket = common::ws::connect_to(app.port).await;
-        common::ws::init(&mut socket, token).await;
-        common::ws::send(
-            &mut socket,
-            json!({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}),
-        )
-        .await;
-        let message = common::ws::next(&mut socket).await.unwrap();
-        // A request error (nothing executed) comes as an `error` message with the errors.
-        let ws = match message["type"].as_str() {
-            Some("next") => message["payload"].clone(),
-            Some("error") => json!({"errors": message["payload"]}),
-            other => panic!("{name}: unexpected message {other:?}: {message}"),
-        };
+        let ws = over_websocket(&app, token, &query, &variables).await;
         assert_eq!(
             http.body["errors"][0]["extensions"]["code"].as_str(),
             code,
@@ -926,6 +944,24 @@ async fn http_and_websocket_answer_every_operation_alike(backend: Backend) {
         );
         assert_eq!(answer(&http.body), answer(&ws), "{name}");
     }
+
+    // A query over the socket pays what it returned, as over HTTP: the estimate charged up
+    // front is refunded down to the actual cost, once.
+    let remaining = |res: Gql| res.data()["rateLimit"]["remaining"].as_i64().unwrap();
+    let dry_run = "{ rateLimit(dryRun: true) { remaining } }";
+    let before = remaining(app.graphql_as(Some(&token), dry_run, json!({})).await);
+    let ws = over_websocket(&app, Some(&token), NORMAL_WITHOUT_RATE_LIMIT, &json!({})).await;
+    let actual = ws["extensions"]["cost"]["actualQueryCost"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        actual
+            < ws["extensions"]["cost"]["requestedQueryCost"]
+                .as_i64()
+                .unwrap()
+    );
+    let after = remaining(app.graphql_as(Some(&token), dry_run, json!({})).await);
+    assert_eq!(before - after, actual, "{ws}");
 }
 
 backend_tests!(

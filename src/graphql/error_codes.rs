@@ -137,11 +137,6 @@ pub fn code_without_hooks(response: &mut Response) {
             && !is_bad_input(&error.message);
         if validation {
             let code = classify_validation(&error.message);
-            // Worded as the guard words it when the extension path meets this limit.
-            if error.message.contains("recursion depth") {
-                error.message = crate::limits::guard::NESTED_TOO_DEEP.into();
-                error.locations.clear();
-            }
             set_code(error, code);
         }
     }
@@ -160,8 +155,7 @@ fn is_bad_input(message: &str) -> bool {
 
 /// The code of a validation error, from async-graphql's messages.
 fn classify_validation(message: &str) -> Code {
-    // Its recursion limit (fragment spreads count as levels) is a depth limit too.
-    if message == "Query is nested too deep." || message.contains("recursion depth") {
+    if message == "Query is nested too deep." {
         Code::QueryTooDeep
     } else if message == "Query is too complex." {
         Code::QueryTooComplex

@@ -20,6 +20,7 @@ use futures_util::FutureExt as _;
 
 use super::context::RequestInfo;
 use super::{error_codes, introspection, schema_builder, spans, AppSchema};
+use crate::limits::analysis::RECURSION_LIMIT;
 use crate::limits::guard::Guard;
 use crate::services::Services;
 
@@ -44,7 +45,7 @@ impl Schemas {
         let refuse_introspection = !settings.introspection;
         let tracing = settings.otlp_endpoint.is_some();
         let configured = || {
-            let mut builder = schema_builder();
+            let mut builder = schema_builder().limit_recursive_depth(RECURSION_LIMIT);
             // First, so its spans also time the extensions below; absent without tracing
             // (then the bare schema has no extension at all).
             if tracing {

@@ -383,6 +383,37 @@ pub fn seconds_until(at: chrono::DateTime<chrono::Utc>) -> i64 {
     (millis + 999) / 1000
 }
 
+/// async-graphql's recursion limit (the schema sets it explicitly, so both agree): levels
+/// of selection sets, fragment spreads and inline fragments, counted alike.
+pub const RECURSION_LIMIT: usize = 32;
+
+/// Whether any operation of the document nests deeper than [`RECURSION_LIMIT`] as
+/// async-graphql counts it (it refuses such a document while parsing it).
+pub fn exceeds_recursion_limit(document: &ExecutableDocument) -> bool {
+    fn deeper(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+        if depth > RECURSION_LIMIT {
+            return true;
+        }
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(field) => {
+                let set = &field.node.selection_set.node;
+                !set.items.is_empty() && deeper(document, set, depth + 1)
+            }
+            Selection::FragmentSpread(spread) => document
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .is_some_and(|f| deeper(document, &f.node.selection_set.node, depth + 1)),
+            Selection::InlineFragment(inline) => {
+                deeper(document, &inline.node.selection_set.node, depth + 1)
+            }
+        })
+    }
+    document
+        .operations
+        .iter()
+        .any(|(_, operation)| deeper(document, &operation.node.selection_set.node, 0))
+}
+
 /// True when a document's fragments spread each other in a cycle.
 pub fn has_fragment_cycle(document: &ExecutableDocument) -> bool {
     fn spreads(set: &SelectionSet, out: &mut Vec<String>) {
@@ -456,4 +487,56 @@ pub fn brace_depth(query: &str) -> usize {
         }
     }
     deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt as _;
+
+    use super::*;
+
+    /// `{ ...F0 }` and `n + 1` fragments, each spreading the next, the last `{ __typename }`.
+    fn spread_chain(n: usize) -> String {
+        let mut doc = String::from("{ ...F0 }");
+        for i in 0..n {
+            doc.push_str(&format!(" fragment F{i} on Query {{ ...F{} }}", i + 1));
+        }
+        doc + &format!(" fragment F{n} on Query {{ __typename }}")
+    }
+
+    /// Fields nested `n` deep through inline fragments and a spread at every level.
+    fn mixed(n: usize) -> String {
+        let mut doc = String::from("{ ");
+        for _ in 0..n {
+            doc.push_str("posts { nodes { ... on Post { ");
+        }
+        doc.push_str("title");
+        for _ in 0..n {
+            doc.push_str(" } } }");
+        }
+        doc + " }"
+    }
+
+    #[test]
+    fn the_recursion_limit_is_counted_as_async_graphql_counts_it() {
+        let schema = crate::graphql::schema_builder()
+            .limit_recursive_depth(RECURSION_LIMIT)
+            .finish();
+        let documents = (28..36).map(spread_chain).chain((9..13).map(mixed));
+        for text in documents {
+            let document = async_graphql::parser::parse_query(&text).unwrap();
+            let response = schema.execute(text.as_str()).now_or_never().unwrap();
+            let refused = response
+                .errors
+                .iter()
+                .any(|e| e.message.contains("recursion depth"));
+            assert_eq!(exceeds_recursion_limit(&document), refused, "{text}");
+        }
+        assert!(!exceeds_recursion_limit(
+            &async_graphql::parser::parse_query(spread_chain(31)).unwrap()
+        ));
+        assert!(exceeds_recursion_limit(
+            &async_graphql::parser::parse_query(spread_chain(32)).unwrap()
+        ));
+    }
 }

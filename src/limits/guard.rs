@@ -33,10 +33,6 @@ pub const MUTATION_FLOOR: u32 = 10;
 /// The smallest charge of a query or subscription.
 pub const QUERY_FLOOR: u32 = 1;
 
-/// The refusal of a document past async-graphql's recursion limit (fragment spreads
-/// count as levels there).
-pub const NESTED_TOO_DEEP: &str = "the query is nested too deep";
-
 /// The extension factory registered on the schema, and the same checks for
 /// [`crate::graphql::Schemas::execute`], which runs them around a schema without extensions.
 #[derive(Clone)]
@@ -95,7 +91,8 @@ struct RunState {
     floor: u32,
 }
 
-/// One request's guard (async-graphql creates extensions per request).
+/// One request's guard (async-graphql creates extensions per request); clones share it.
+#[derive(Clone)]
 pub(crate) struct GuardRun {
     limits: Arc<Limits>,
     budget: Arc<dyn Budget>,
@@ -214,7 +211,7 @@ impl GuardRun {
                     if cyclic {
                         "a fragment spreads itself"
                     } else {
-                        NESTED_TOO_DEEP
+                        "the query is nested too deep"
                     },
                 );
             }
@@ -288,6 +285,10 @@ impl GuardRun {
         variables: &Variables,
         info: &RequestInfo,
     ) -> Option<ServerResult<()>> {
+        // async-graphql would refuse it while parsing, before any analysis.
+        if analysis::exceeds_recursion_limit(document) {
+            return None;
+        }
         self.state().operation_name = operation_name.map(str::to_owned);
         let analysis = self.analyze(registry, document, variables).ok().flatten()?;
         if analysis.dry_run || analysis.kind == Some(OperationType::Subscription) {
@@ -448,18 +449,30 @@ impl Extension for GuardRun {
             open: self.open.clone(),
             state: self.state.clone(),
         });
-        let (budget, state) = (self.budget.clone(), self.state.clone());
+        let run = self.clone();
         next.run(ctx, stream)
             .then(move |mut response| {
-                let (budget, state, slot) = (budget.clone(), state.clone(), slot.clone());
+                let (run, slot) = (run.clone(), slot.clone());
                 async move {
                     let _slot = slot;
-                    let info = lock(&state).info.clone();
+                    let (info, kind) = {
+                        let state = run.state();
+                        (
+                            state.info.clone(),
+                            state.analysis.as_ref().and_then(|a| a.kind),
+                        )
+                    };
+                    // A query or mutation sent over the socket settles as over HTTP: its
+                    // one response refunds the estimate down to the actual cost.
+                    if kind != Some(OperationType::Subscription) {
+                        run.settle(&mut response).await;
+                        return response;
+                    }
                     if let (Some(info), true) = (info, response.errors.is_empty()) {
                         let cost = u32::try_from(actual_cost(&response.data))
                             .unwrap_or(u32::MAX)
                             .max(QUERY_FLOOR);
-                        let status = budget.charge(&info.budget_key, cost).await;
+                        let status = run.budget.charge(&info.budget_key, cost).await;
                         if !status.allowed {
                             response = Response::from_errors(vec![coded_error(
                                 Code::RateLimited,
