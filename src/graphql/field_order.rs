@@ -102,15 +102,24 @@ fn apply(value: &mut Value, plan: &FieldOrder) {
                 }
                 return;
             }
-            let mut unordered = std::mem::take(map);
-            for (key, subplan) in &plan.fields {
-                if let Some((name, mut field)) = unordered.shift_remove_entry(key) {
-                    apply(&mut field, subplan);
-                    map.insert(name, field);
+            // Sorted in place by each key's place in the plan: the map keeps every entry's
+            // hash, so nothing is hashed again (taking the map apart and inserting each
+            // field anew was ~6% of a feed request's instructions). A key the plan lacks
+            // (none should) keeps its place after the rest: the sort is stable.
+            let place = |key: &Name| {
+                plan.fields
+                    .iter()
+                    .position(|(planned, _)| planned == key)
+                    .unwrap_or(usize::MAX)
+            };
+            map.sort_by_cached_key(|key, _| place(key));
+            // Both in plan order now; a planned key may be absent (`@skip`).
+            let mut planned = plan.fields.iter();
+            for (key, field) in map.iter_mut() {
+                if let Some((_, subplan)) = planned.by_ref().find(|(name, _)| name == key) {
+                    apply(field, subplan);
                 }
             }
-            // Nothing should be left; whatever is keeps its place after the rest.
-            map.extend(unordered);
         }
         _ => {}
     }
