@@ -892,6 +892,85 @@ async fn a_cursor_from_another_list_or_ordering_is_bad_user_input(backend: Backe
     }
 }
 
+/// Cursors are encoded only when a query selects one; selected any way (through
+/// fragments, inline fragments, `pageInfo` alone, a nested connection) they are the real
+/// ones, and `after` continues from them.
+async fn cursors_selected_any_way_are_real_and_continue_the_list(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (ada, _) = app.register("ada").await;
+    for i in 0..5 {
+        app.create_post(&ada, &format!("Post {i}"), true, &[]).await;
+    }
+    let all = app
+        .graphql("{ posts(first: 5) { nodes { id } } }", json!({}))
+        .await;
+    let all = pluck(&all.data()["posts"]["nodes"], "id");
+    let direct = app
+        .graphql(
+            "{ posts(first: 2) { edges { cursor } pageInfo { startCursor endCursor } } }",
+            json!({}),
+        )
+        .await;
+    let direct = direct.data()["posts"].clone();
+    let cursors = pluck(&direct["edges"], "cursor");
+    assert_eq!(cursors.len(), 2);
+    assert!(cursors.iter().all(|c| !c.is_empty()), "{direct}");
+    assert_eq!(direct["pageInfo"]["startCursor"], json!(cursors[0]));
+    assert_eq!(direct["pageInfo"]["endCursor"], json!(cursors[1]));
+
+    let through_fragments = app
+        .graphql(
+            "{ posts(first: 2) { ...P } }
+             fragment P on PostConnection { edges { ... on PostEdge { cursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        pluck(&through_fragments.data()["posts"]["edges"], "cursor"),
+        cursors
+    );
+
+    // `pageInfo.endCursor` with `nodes` only: the next page starts right after it.
+    let page = app
+        .graphql(
+            "{ posts(first: 2) { nodes { id } pageInfo { ...End } } }
+             fragment End on PageInfo { endCursor }",
+            json!({}),
+        )
+        .await;
+    let end = page.data()["posts"]["pageInfo"]["endCursor"].clone();
+    assert_eq!(end, json!(cursors[1]));
+    let next = app
+        .graphql(
+            "query($after: String) { posts(first: 2, after: $after) { nodes { id } } }",
+            json!({"after": end}),
+        )
+        .await;
+    assert_eq!(pluck(&next.data()["posts"]["nodes"], "id"), all[2..4]);
+
+    // A nested connection, its cursor behind an inline fragment.
+    let nested = app
+        .graphql(
+            "{ user(username: \"ada\") { posts(first: 1) { ... on PostConnection { pageInfo { endCursor } } } } }",
+            json!({}),
+        )
+        .await;
+    let end = nested.data()["user"]["posts"]["pageInfo"]["endCursor"].clone();
+    assert!(end.as_str().is_some_and(|c| !c.is_empty()), "{end}");
+    let next = app
+        .graphql(
+            "query($after: String) { user(username: \"ada\") { posts(first: 1, after: $after) { nodes { id } } } }",
+            json!({"after": end}),
+        )
+        .await;
+    assert_eq!(
+        pluck(&next.data()["user"]["posts"]["nodes"], "id"),
+        all[1..2]
+    );
+}
+
 backend_tests!(
     posts_pages_follow_published_at_desc_the_default_order,
     posts_pages_follow_published_at_asc_with_drafts_last,
@@ -908,4 +987,5 @@ backend_tests!(
     first_outside_zero_to_one_hundred_is_bad_user_input,
     a_garbage_cursor_is_bad_user_input,
     a_cursor_from_another_list_or_ordering_is_bad_user_input,
+    cursors_selected_any_way_are_real_and_continue_the_list,
 );

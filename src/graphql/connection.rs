@@ -68,18 +68,35 @@ impl Total {
     }
 }
 
+/// Whether the connection the resolver at `ctx` returns has a cursor selected (an edge's
+/// or `pageInfo`'s): encoding cursors nobody asked for was ~5% of a nested-page query.
+pub fn wants_cursors(ctx: &Context<'_>) -> bool {
+    let selection = ctx.look_ahead();
+    let page_info = selection.field("pageInfo");
+    selection.field("edges").field("cursor").exists()
+        || page_info.field("startCursor").exists()
+        || page_info.field("endCursor").exists()
+}
+
 /// Cuts `rows` (fetched with one extra) to a page and builds its `PageInfo`.
-/// `total` is replaced by the exact count when the page is the whole list.
+/// `total` is replaced by the exact count when the page is the whole list. Without a
+/// `cursor` function (none selected, see [`wants_cursors`]) every cursor is empty.
 pub fn paginate<T>(
     mut rows: Vec<T>,
     fetched: u64,
     after: bool,
-    cursor: impl Fn(&T) -> String,
+    cursor: Option<impl Fn(&T) -> String>,
     total: Total,
 ) -> (Vec<(String, T)>, PageInfo, Total) {
     let wanted = usize::try_from(fetched.saturating_sub(1)).unwrap_or(usize::MAX);
     let has_next_page = rows.len() > wanted;
     rows.truncate(wanted);
+    let cursor = |row: &T| {
+        cursor
+            .as_ref()
+            .map(|cursor| cursor(row))
+            .unwrap_or_default()
+    };
     let edges: Vec<(String, T)> = rows.into_iter().map(|row| (cursor(&row), row)).collect();
     let total = if !after && !has_next_page {
         Total::Known(i64::try_from(edges.len()).unwrap_or(i64::MAX))
@@ -115,8 +132,10 @@ macro_rules! connection {
         }
 
         impl $conn {
-            /// A page from fetched rows (one more than wanted, see `rows_to_fetch`).
+            /// A page from fetched rows (one more than wanted, see `rows_to_fetch`) for
+            /// the resolver at `ctx` (cursors are encoded only when selected).
             pub fn new<R>(
+                ctx: &async_graphql::Context<'_>,
                 rows: Vec<R>,
                 fetched: u64,
                 after: bool,
@@ -126,6 +145,7 @@ macro_rules! connection {
             where
                 $node: From<R>,
             {
+                let cursor = $crate::graphql::connection::wants_cursors(ctx).then_some(cursor);
                 let (edges, page_info, total) =
                     $crate::graphql::connection::paginate(rows, fetched, after, cursor, total);
                 Self {
@@ -187,14 +207,26 @@ mod tests {
 
     #[test]
     fn paginate_reports_next_page_and_known_totals() {
-        let (edges, info, total) =
-            paginate(vec![1, 2, 3], 3, false, |n| n.to_string(), Total::Tags);
+        let cursor = |n: &i32| n.to_string();
+        let (edges, info, total) = paginate(vec![1, 2, 3], 3, false, Some(cursor), Total::Tags);
         assert_eq!(edges.len(), 2);
         assert!(info.has_next_page && !info.has_previous_page);
         assert_eq!(info.end_cursor.as_deref(), Some("2"));
         assert!(matches!(total, Total::Tags));
-        let (_, info, total) = paginate(vec![1], 3, false, |n| n.to_string(), Total::Tags);
+        let (_, info, total) = paginate(vec![1], 3, false, Some(cursor), Total::Tags);
         assert!(!info.has_next_page);
         assert!(matches!(total, Total::Known(1)));
+    }
+
+    #[test]
+    fn without_a_cursor_function_cursors_are_empty() {
+        let none = None::<fn(&i32) -> String>;
+        let (edges, info, _) = paginate(vec![1, 2, 3], 3, false, none, Total::Tags);
+        assert_eq!(
+            edges.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+            ["", ""]
+        );
+        assert!(info.has_next_page);
+        assert_eq!(info.end_cursor.as_deref(), Some(""));
     }
 }

@@ -111,6 +111,7 @@ impl Query {
             .transpose()?;
         let rows = store::tags::list_tags(ctx.read_db()?, after, fetch).await?;
         Ok(TagConnection::new(
+            ctx,
             rows,
             fetch,
             after.is_some(),
@@ -186,6 +187,7 @@ async fn list_posts(
     let Some(filter) = filter else {
         // The filter names an author id of another type: nothing can match.
         return Ok(PostConnection::new(
+            ctx,
             Vec::<entity::post::Model>::new(),
             fetch,
             after_key.is_some(),
@@ -203,6 +205,7 @@ async fn list_posts(
     )
     .await?;
     Ok(PostConnection::new(
+        ctx,
         rows,
         fetch,
         after_key.is_some(),

@@ -146,6 +146,7 @@ impl Post {
             .await?
             .unwrap_or_default();
         Ok(CommentConnection::new(
+            ctx,
             rows,
             fetch,
             has_after,
@@ -194,6 +195,7 @@ pub(crate) async fn post_page(
         PostParent::Tag => CountKey::PostsOfTag(parent_id),
     };
     Ok(PostConnection::new(
+        ctx,
         rows,
         fetch,
         has_after,
