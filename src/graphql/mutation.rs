@@ -232,16 +232,25 @@ impl Mutation {
     ) -> async_graphql::Result<Comment> {
         let viewer = ctx.require_viewer()?;
         check_length("body", &body, bounds::COMMENT.0, bounds::COMMENT.1)?;
-        let post = visible_post(ctx, "postId", &post_id).await?;
+        let not_found = AppError::NotFound { what: "post" };
+        let post_id = ids::decode_as("postId", &post_id, Kind::Post)?.ok_or(not_found.clone())?;
         let services = ctx.services()?;
-        let comment =
-            store::comments::create_comment(&services.db, post.id, viewer.id, body).await?;
+        let db = &services.db;
+        let comment = store::comments::comment_on_visible_post(
+            db,
+            post_id,
+            viewer.id,
+            body,
+            ctx.visibility(),
+        )
+        .await?
+        .ok_or(not_found)?;
         services
             .caches
-            .invalidate([EntityKind::CommentCount.key(post.id)])
+            .invalidate([EntityKind::CommentCount.key(post_id)])
             .await;
         services.events.publish(Event::CommentAdded {
-            post_id: post.id,
+            post_id,
             comment_id: comment.id,
         });
         Ok(comment.into())

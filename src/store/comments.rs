@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use entity::comment;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, FromQueryResult, Set};
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult};
 
 use super::keyset::CommentKey;
 use super::now;
@@ -72,22 +72,30 @@ pub async fn count_by_post(
     pages::counts(db, post_ids, sql.build()).await
 }
 
-/// Adds a comment.
-pub async fn create_comment(
+/// Adds a comment to post `post_id` if `visibility` lets the author see it: one
+/// statement (`INSERT … SELECT` from the visible post), so a write is one round trip and
+/// a post that vanishes in between cannot be commented. `None` when it is not visible.
+pub async fn comment_on_visible_post(
     db: &impl ConnectionTrait,
     post_id: i64,
     author_id: i64,
     body: String,
-) -> AppResult<comment::Model> {
-    Ok(comment::ActiveModel {
-        post_id: Set(post_id),
-        author_id: Set(author_id),
-        body: Set(body),
-        created_at: Set(now()),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?)
+    visibility: Visibility,
+) -> AppResult<Option<comment::Model>> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push("INSERT INTO comments (post_id, author_id, body, created_at) SELECT p.id, ")
+        .bind(author_id)
+        .push(", ")
+        .bind(body)
+        .push(", ")
+        .bind(now())
+        .push(" FROM posts p WHERE p.id = ")
+        .bind(post_id);
+    visibility.push_filter(&mut sql, "p");
+    sql.push(" RETURNING *");
+    Ok(comment::Model::find_by_statement(sql.build())
+        .one(db)
+        .await?)
 }
 
 /// Deletes a comment.
