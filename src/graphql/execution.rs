@@ -43,12 +43,12 @@ impl Schemas {
         let settings = &services.settings;
         let guard = Guard::new(Arc::new(settings.limits.clone()), services.budget.clone());
         let refuse_introspection = !settings.introspection;
-        let tracing = settings.otlp_endpoint.is_some();
+        let traced = settings.otlp_endpoint.is_some();
         let configured = || {
             let mut builder = schema_builder().limit_recursive_depth(RECURSION_LIMIT);
             // First, so its spans also time the extensions below; absent without tracing
             // (then the bare schema has no extension at all).
-            if tracing {
+            if traced {
                 builder = builder.extension(spans::Spans);
             }
             if refuse_introspection {

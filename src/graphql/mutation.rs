@@ -232,8 +232,7 @@ impl Mutation {
     ) -> async_graphql::Result<Comment> {
         let viewer = ctx.require_viewer()?;
         check_length("body", &body, bounds::COMMENT.0, bounds::COMMENT.1)?;
-        let not_found = AppError::NotFound { what: "post" };
-        let post_id = ids::decode_as("postId", &post_id, Kind::Post)?.ok_or(not_found.clone())?;
+        let post_id = post_key("postId", &post_id)?;
         let services = ctx.services()?;
         let db = &services.db;
         let comment = store::comments::comment_on_visible_post(
@@ -244,7 +243,7 @@ impl Mutation {
             ctx.visibility(),
         )
         .await?
-        .ok_or(not_found)?;
+        .ok_or(AppError::NotFound { what: "post" })?;
         services
             .caches
             .invalidate([EntityKind::CommentCount.key(post_id)])
@@ -311,10 +310,15 @@ impl Mutation {
     }
 }
 
+/// The row id of the post `id` names (`NOT_FOUND` when it names another kind of node).
+fn post_key(field: &str, id: &ID) -> AppResult<i64> {
+    ids::decode_as(field, id, Kind::Post)?.ok_or(AppError::NotFound { what: "post" })
+}
+
 /// The post `id` names, if the caller may see it (else `NOT_FOUND`).
 async fn visible_post(ctx: &Context<'_>, field: &str, id: &ID) -> AppResult<post::Model> {
     let not_found = AppError::NotFound { what: "post" };
-    let key = ids::decode_as(field, id, Kind::Post)?.ok_or(not_found.clone())?;
+    let key = post_key(field, id)?;
     let visibility = ctx.visibility();
     let found = posts::find_posts(&ctx.services()?.db, &[key], visibility).await?;
     found.into_iter().next().ok_or(not_found)

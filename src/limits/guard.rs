@@ -55,15 +55,7 @@ impl Guard {
             open: OpenSubscriptions::default(),
         }
     }
-}
 
-impl ExtensionFactory for Guard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.start())
-    }
-}
-
-impl Guard {
     /// The guard of one request.
     pub(crate) fn start(&self) -> GuardRun {
         GuardRun {
@@ -72,6 +64,12 @@ impl Guard {
             open: self.open.clone(),
             state: Arc::default(),
         }
+    }
+}
+
+impl ExtensionFactory for Guard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(self.start())
     }
 }
 
