@@ -255,8 +255,41 @@ async fn no_token_is_an_anonymous_caller(backend: Backend) {
     );
 }
 
+/// Users read for display (the by-id loader, `user(username:)`) never carry the password
+/// hash; login reads it, and changing a role keeps it.
+async fn only_login_reads_the_password_hash(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.register("ada").await;
+    let db = &app.services.db;
+    let by_name = gatehouse::store::users::find_by_username(db, "ada")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_name.password_hash, "");
+    let by_id = gatehouse::store::users::find_users(db, &[by_name.id])
+        .await
+        .unwrap();
+    assert_eq!(by_id.len(), 1);
+    assert_eq!(by_id[0].password_hash, "");
+    assert_eq!(by_id[0].username, "ada");
+    let login = gatehouse::store::users::find_by_login(db, "ada")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        login.password_hash.starts_with("$argon2id$"),
+        "{}",
+        login.password_hash
+    );
+    // `make_admin` sets the role from a display read, then logs in with the password.
+    app.make_admin("ada").await;
+}
+
 backend_tests!(
     tokens_from_register_and_login_work_as_bearer,
+    only_login_reads_the_password_hash,
     a_token_crafted_with_the_apps_secret_is_accepted,
     a_garbage_token_is_refused_with_401,
     a_token_signed_with_another_secret_is_refused_with_401,

@@ -2,10 +2,12 @@
 
 use entity::user;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
+    QueryFilter, Set,
 };
 
 use super::now;
+use super::sql::Sql;
 use crate::error::AppResult;
 
 /// `users.role` of an ordinary account.
@@ -13,23 +15,28 @@ pub const ROLE_USER: &str = "user";
 /// `users.role` of an administrator.
 pub const ROLE_ADMIN: &str = "admin";
 
-/// Users by id.
+/// The columns of a user read for display: the password hash left out (as an empty
+/// string), so reads never carry it; only login reads it ([`find_by_login`]).
+const SHOWN_COLUMNS: &str = "SELECT u.id, u.username, u.email, u.display_name, u.bio, \
+     '' AS password_hash, u.role, u.created_at FROM users u WHERE ";
+
+/// Users by id, without their password hashes.
 pub async fn find_users(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<user::Model>> {
-    Ok(user::Entity::find()
-        .filter(user::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?)
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(SHOWN_COLUMNS)
+        .push("u.id IN ")
+        .bind_list(ids.iter().copied());
+    Ok(user::Model::find_by_statement(sql.build()).all(db).await?)
 }
 
-/// A user by username.
+/// A user by username, without the password hash.
 pub async fn find_by_username(
     db: &impl ConnectionTrait,
     username: &str,
 ) -> AppResult<Option<user::Model>> {
-    Ok(user::Entity::find()
-        .filter(user::Column::Username.eq(username))
-        .one(db)
-        .await?)
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(SHOWN_COLUMNS).push("u.username = ").bind(username);
+    Ok(user::Model::find_by_statement(sql.build()).one(db).await?)
 }
 
 /// A user by username or email (login).
