@@ -133,8 +133,7 @@ pub fn code_without_hooks(response: &mut Response) {
     for error in &mut response.errors {
         let validation = error.path.is_empty()
             && code_of(error).is_none()
-            && error.source::<AppError>().is_none()
-            && !is_bad_input(&error.message);
+            && error.source::<AppError>().is_none();
         if validation {
             let code = classify_validation(&error.message);
             set_code(error, code);
