@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 
 use entity::comment;
-use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult};
+use sea_orm::{ConnectionTrait, EntityTrait};
 
 use super::keyset::CommentKey;
-use super::now;
 use super::pages::{self, PerParent};
 use super::sql::Sql;
 use super::visibility::Visibility;
+use super::{now, rows};
 use crate::error::{AppError, AppResult};
 
 const ORDER: &str = "c.created_at DESC, c.id DESC";
@@ -24,9 +24,7 @@ pub async fn find_comments(
     sql.push("SELECT c.* FROM comments c JOIN posts p ON p.id = c.post_id WHERE c.id IN ")
         .bind_list(ids.iter().copied());
     visibility.push_filter(&mut sql, "p");
-    Ok(comment::Model::find_by_statement(sql.build())
-        .all(db)
-        .await?)
+    rows::all(db, sql.build()).await
 }
 
 /// The first `limit` comments of each post, newest first, after `after`. The posts
@@ -93,9 +91,7 @@ pub async fn comment_on_visible_post(
         .bind(post_id);
     visibility.push_filter(&mut sql, "p");
     sql.push(" RETURNING *");
-    Ok(comment::Model::find_by_statement(sql.build())
-        .one(db)
-        .await?)
+    rows::one(db, sql.build()).await
 }
 
 /// Deletes a comment.

@@ -7,6 +7,7 @@ pub mod keyset;
 pub mod likes;
 pub mod pages;
 pub mod posts;
+pub mod rows;
 pub mod sql;
 pub mod tags;
 pub mod users;

@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, FromQueryResult, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseBackend};
 
+use super::rows::{Decoding, Positional};
 use super::sql::Sql;
 use crate::error::AppResult;
 
@@ -66,23 +67,26 @@ impl PerParent<'_> {
     }
 }
 
-/// Runs a statement whose rows carry a `parent_id` column and groups the decoded rows by it.
-pub async fn grouped<M: FromQueryResult>(
+/// Runs a statement whose rows carry a `parent_id` column first and groups the decoded
+/// rows by it.
+pub async fn grouped<M: Positional>(
     db: &impl ConnectionTrait,
     statement: sea_orm::Statement,
 ) -> AppResult<HashMap<i64, Vec<M>>> {
     let rows = db.query_all(statement).await?;
     let mut groups: HashMap<i64, Vec<M>> = HashMap::new();
-    for row in rows {
-        let (parent, model) = decode_with_parent::<M>(&row)?;
-        groups.entry(parent).or_default().push(model);
+    let Some(first) = rows.first() else {
+        return Ok(groups);
+    };
+    let decoding = Decoding::of::<M>(first);
+    for row in &rows {
+        let parent: i64 = row.try_get_by_index(0)?;
+        groups
+            .entry(parent)
+            .or_default()
+            .push(decoding.decode(row)?);
     }
     Ok(groups)
-}
-
-fn decode_with_parent<M: FromQueryResult>(row: &QueryResult) -> AppResult<(i64, M)> {
-    let parent: i64 = row.try_get("", "parent_id")?;
-    Ok((parent, M::from_query_result(row, "")?))
 }
 
 /// Runs `SELECT <parent> AS parent_id, COUNT(*) AS n … GROUP BY <parent>` and returns the

@@ -6,15 +6,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::post;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, Set,
-    TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseBackend, EntityTrait, Set, TransactionTrait,
 };
 
 use super::keyset::{PostKey, PostOrderField, PostOrdering};
 use super::pages::{self, PerParent};
 use super::sql::Sql;
 use super::visibility::Visibility;
-use super::{now, tags};
+use super::{now, rows, tags};
 use crate::error::{AppError, AppResult};
 
 /// `posts.status` values.
@@ -195,7 +194,7 @@ pub async fn list_posts(
         " ORDER BY {} LIMIT {limit}",
         order_clause(ordering)
     ));
-    Ok(post::Model::find_by_statement(sql.build()).all(db).await?)
+    rows::all(db, sql.build()).await
 }
 
 /// How many posts match `filter` for this caller.
@@ -225,7 +224,7 @@ pub async fn find_posts(
     sql.push("SELECT p.* FROM posts p WHERE p.id IN ")
         .bind_list(ids.iter().copied());
     visibility.push_filter(&mut sql, "p");
-    Ok(post::Model::find_by_statement(sql.build()).all(db).await?)
+    rows::all(db, sql.build()).await
 }
 
 /// The first `limit` visible posts of each parent, newest first, after `after`.

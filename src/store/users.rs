@@ -2,11 +2,11 @@
 
 use entity::user;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
-    QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
 };
 
 use super::now;
+use super::rows;
 use super::sql::Sql;
 use crate::error::AppResult;
 
@@ -26,7 +26,7 @@ pub async fn find_users(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec
     sql.push(SHOWN_COLUMNS)
         .push("u.id IN ")
         .bind_list(ids.iter().copied());
-    Ok(user::Model::find_by_statement(sql.build()).all(db).await?)
+    rows::all(db, sql.build()).await
 }
 
 /// A user by username, without the password hash.
@@ -36,7 +36,7 @@ pub async fn find_by_username(
 ) -> AppResult<Option<user::Model>> {
     let mut sql = Sql::new(db.get_database_backend());
     sql.push(SHOWN_COLUMNS).push("u.username = ").bind(username);
-    Ok(user::Model::find_by_statement(sql.build()).one(db).await?)
+    rows::one(db, sql.build()).await
 }
 
 /// A user by username or email (login).
