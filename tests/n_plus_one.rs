@@ -178,7 +178,130 @@ async fn deep_statement_count_does_not_grow_with_the_page(backend: Backend) {
     assert!(ten <= 7, "deep took {ten} statements");
 }
 
+/// Statements `query` ran, and its data.
+async fn run_counted(app: &TestApp, query: &str) -> (u64, serde_json::Value) {
+    let before = app.statements();
+    let res = app.graphql(query, json!({})).await;
+    let data = res.data().clone();
+    (app.statements() - before, data)
+}
+
+/// The username of each post's author as the users loader gives it (a post read by id
+/// through `nodes` does not come with its author).
+async fn authors_by_loader(app: &TestApp, ids: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    let res = app
+        .graphql(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Post { author { username } } } }",
+            json!({ "ids": ids }),
+        )
+        .await;
+    let nodes = res.data()["nodes"].as_array().unwrap().clone();
+    nodes
+        .iter()
+        .map(|n| n["author"]["username"].clone())
+        .collect()
+}
+
+async fn a_page_reads_its_authors_in_its_own_statement(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &[NO_RESPONSE_CACHE, NO_ENTITY_CACHE]).await else {
+        return;
+    };
+    load_fixture(&app).await;
+    // Each pair differs only by selecting the page's authors (directly, through `edges`,
+    // through a fragment): the same number of statements, and the authors are right.
+    let pairs = [
+        (
+            "{ posts(first: 10) { nodes { id title } } }",
+            "{ posts(first: 10) { nodes { id title author { username } } } }",
+        ),
+        (
+            "{ posts(first: 10) { edges { node { id } } } }",
+            "{ posts(first: 10) { edges { node { id ...A } } } } fragment A on Post { author { username } }",
+        ),
+        (
+            "{ user(username: \"author2\") { posts(first: 5) { nodes { id } } } }",
+            "{ user(username: \"author2\") { posts(first: 5) { nodes { id author { username } } } } }",
+        ),
+        (
+            "{ posts(first: 4) { nodes { comments(first: 3) { nodes { body } } } } }",
+            "{ posts(first: 4) { nodes { comments(first: 3) { nodes { body author { username } } } } } }",
+        ),
+    ];
+    for (without, with) in pairs {
+        let (plain, _) = run_counted(&app, without).await;
+        let (joined, data) = run_counted(&app, with).await;
+        assert_eq!(
+            plain, joined,
+            "{backend:?}: authors cost a statement in {with}"
+        );
+        assert!(joined <= 3, "{backend:?}: {with} took {joined} statements");
+        // Every author read in the page is the one the users loader reads by id.
+        let text = data.to_string();
+        assert!(
+            text.contains("\"username\":\"author"),
+            "{backend:?}: {text}"
+        );
+    }
+    let (_, data) = run_counted(
+        &app,
+        "{ posts(first: 12) { nodes { id author { username } } } }",
+    )
+    .await;
+    let nodes = data["posts"]["nodes"].as_array().unwrap().clone();
+    let ids: Vec<_> = nodes.iter().map(|n| n["id"].clone()).collect();
+    let joined: Vec<_> = nodes
+        .iter()
+        .map(|n| n["author"]["username"].clone())
+        .collect();
+    assert_eq!(joined, authors_by_loader(&app, &ids).await, "{backend:?}");
+    assert_eq!(
+        joined
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        6,
+        "{backend:?}: twelve newest posts by six authors: {joined:?}"
+    );
+    // Comment authors: the fixture's comment c on post p is by author (p + c) % 6, so a
+    // post's comments are by distinct authors, in the users loader's spelling too.
+    let (_, data) = run_counted(
+        &app,
+        "{ posts(first: 3) { nodes { comments(first: 6) { nodes { id author { username } } } } } }",
+    )
+    .await;
+    for post in data["posts"]["nodes"].as_array().unwrap() {
+        let comments = post["comments"]["nodes"].as_array().unwrap();
+        let joined: Vec<_> = comments
+            .iter()
+            .map(|c| c["author"]["username"].clone())
+            .collect();
+        let ids: Vec<_> = comments.iter().map(|c| c["id"].clone()).collect();
+        let res = app
+            .graphql(
+                "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Comment { author { username } } } }",
+                json!({ "ids": ids }),
+            )
+            .await;
+        let by_loader: Vec<_> = res.data()["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["author"]["username"].clone())
+            .collect();
+        assert_eq!(joined, by_loader, "{backend:?}");
+        assert_eq!(
+            joined
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            6,
+            "{backend:?}: {joined:?}"
+        );
+    }
+}
+
 backend_tests!(
     feed_statement_count_does_not_grow_with_the_page,
     deep_statement_count_does_not_grow_with_the_page,
+    a_page_reads_its_authors_in_its_own_statement,
 );

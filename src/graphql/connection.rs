@@ -68,6 +68,18 @@ impl Total {
     }
 }
 
+/// Whether the page's nodes select `author` (under `nodes` or `edges.node`, fragments
+/// included): the page's statement then reads the authors too.
+pub fn wants_authors(ctx: &Context<'_>) -> bool {
+    let selection = ctx.look_ahead();
+    selection.field("nodes").field("author").exists()
+        || selection
+            .field("edges")
+            .field("node")
+            .field("author")
+            .exists()
+}
+
 /// Whether the connection the resolver at `ctx` returns has a cursor selected (an edge's
 /// or `pageInfo`'s): encoding cursors nobody asked for was ~5% of a nested-page query.
 pub fn wants_cursors(ctx: &Context<'_>) -> bool {

@@ -3,7 +3,7 @@
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::connection::{rows_to_fetch, Total};
+use super::connection::{rows_to_fetch, wants_authors, Total};
 use super::context::{ContextExt, RequestInfo};
 use super::ids::{self, Kind};
 use super::inputs::{PostFilter, PostOrder};
@@ -202,6 +202,7 @@ async fn list_posts(
         ordering,
         after_key.as_ref(),
         fetch,
+        wants_authors(ctx),
     )
     .await?;
     Ok(PostConnection::new(
@@ -209,7 +210,7 @@ async fn list_posts(
         rows,
         fetch,
         after_key.is_some(),
-        |p| keyset::encode_post_cursor(ordering, &PostKey::of(p)),
+        |p| keyset::encode_post_cursor(ordering, &PostKey::of(&p.row)),
         Total::Posts(visibility, filter),
     ))
 }

@@ -7,9 +7,10 @@ use sea_orm::{ConnectionTrait, EntityTrait};
 
 use super::keyset::CommentKey;
 use super::pages::{self, PerParent};
+use super::rows::{self, Authored};
 use super::sql::Sql;
 use super::visibility::Visibility;
-use super::{now, rows};
+use super::{now, users};
 use crate::error::{AppError, AppResult};
 
 const ORDER: &str = "c.created_at DESC, c.id DESC";
@@ -27,17 +28,25 @@ pub async fn find_comments(
     rows::all(db, sql.build()).await
 }
 
-/// The first `limit` comments of each post, newest first, after `after`. The posts
-/// themselves were already checked for visibility by whoever holds them.
+/// The first `limit` comments of each post, newest first, after `after`, with their
+/// authors when `authors`. The posts themselves were already checked for visibility by
+/// whoever holds them.
 pub async fn comment_pages(
     db: &impl ConnectionTrait,
     post_ids: &[i64],
     after: Option<&CommentKey>,
     limit: u64,
-) -> AppResult<HashMap<i64, Vec<comment::Model>>> {
+    authors: bool,
+) -> AppResult<HashMap<i64, Vec<Authored<comment::Model>>>> {
+    let (select, from) = if authors {
+        let (columns, join) = users::author_join("c");
+        (format!("c.*, {columns}"), format!("comments c{join}"))
+    } else {
+        ("c.*".to_owned(), "comments c".to_owned())
+    };
     let statement = PerParent {
-        select: "c.*",
-        from: "comments c",
+        select: &select,
+        from: &from,
         parent_col: "c.post_id",
         order: ORDER,
         limit,
@@ -51,9 +60,9 @@ pub async fn comment_pages(
                 .push(")");
         }
     });
-    let mut groups = pages::grouped::<comment::Model>(db, statement).await?;
+    let mut groups = pages::grouped::<Authored<comment::Model>>(db, statement).await?;
     for page in groups.values_mut() {
-        page.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
+        page.sort_by_key(|c| std::cmp::Reverse((c.row.created_at, c.row.id)));
     }
     Ok(groups)
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend};
 
-use super::rows::{Decoding, Positional};
+use super::rows::FromRows;
 use super::sql::Sql;
 use crate::error::AppResult;
 
@@ -69,7 +69,7 @@ impl PerParent<'_> {
 
 /// Runs a statement whose rows carry a `parent_id` column first and groups the decoded
 /// rows by it.
-pub async fn grouped<M: Positional>(
+pub async fn grouped<M: FromRows>(
     db: &impl ConnectionTrait,
     statement: sea_orm::Statement,
 ) -> AppResult<HashMap<i64, Vec<M>>> {
@@ -78,13 +78,13 @@ pub async fn grouped<M: Positional>(
     let Some(first) = rows.first() else {
         return Ok(groups);
     };
-    let decoding = Decoding::of::<M>(first);
+    let plan = M::plan(first, 1);
     for row in &rows {
         let parent: i64 = row.try_get_by_index(0)?;
         groups
             .entry(parent)
             .or_default()
-            .push(decoding.decode(row)?);
+            .push(M::decode(plan, row)?);
     }
     Ok(groups)
 }

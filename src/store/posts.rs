@@ -11,9 +11,10 @@ use sea_orm::{
 
 use super::keyset::{PostKey, PostOrderField, PostOrdering};
 use super::pages::{self, PerParent};
+use super::rows::{self, Authored};
 use super::sql::Sql;
 use super::visibility::Visibility;
-use super::{now, rows, tags};
+use super::{now, tags, users};
 use crate::error::{AppError, AppResult};
 
 /// `posts.status` values.
@@ -174,7 +175,8 @@ fn escape_like(text: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// One page of `posts(filter:, orderBy:)`: up to `limit` rows after `after`.
+/// One page of `posts(filter:, orderBy:)`: up to `limit` rows after `after`, with their
+/// authors when `authors`.
 pub async fn list_posts(
     db: &impl ConnectionTrait,
     visibility: Visibility,
@@ -182,9 +184,17 @@ pub async fn list_posts(
     ordering: PostOrdering,
     after: Option<&PostKey>,
     limit: u64,
-) -> AppResult<Vec<post::Model>> {
+    authors: bool,
+) -> AppResult<Vec<Authored<post::Model>>> {
     let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT p.* FROM posts p WHERE 1 = 1");
+    if authors {
+        let (columns, join) = users::author_join("p");
+        sql.push(&format!(
+            "SELECT p.*, {columns} FROM posts p{join} WHERE 1 = 1"
+        ));
+    } else {
+        sql.push("SELECT p.* FROM posts p WHERE 1 = 1");
+    }
     visibility.push_filter(&mut sql, "p");
     push_filter(&mut sql, filter);
     if let Some(key) = after {
@@ -227,7 +237,8 @@ pub async fn find_posts(
     rows::all(db, sql.build()).await
 }
 
-/// The first `limit` visible posts of each parent, newest first, after `after`.
+/// The first `limit` visible posts of each parent, newest first, after `after`, with
+/// their authors when `authors`.
 pub async fn post_pages(
     db: &impl ConnectionTrait,
     parent: PostParent,
@@ -235,12 +246,19 @@ pub async fn post_pages(
     visibility: Visibility,
     after: Option<&PostKey>,
     limit: u64,
-) -> AppResult<HashMap<i64, Vec<post::Model>>> {
+    authors: bool,
+) -> AppResult<HashMap<i64, Vec<Authored<post::Model>>>> {
     let ordering = PostOrdering::default();
     let (from, parent_col) = parent.sql_source();
+    let (select, from) = if authors {
+        let (columns, join) = users::author_join("p");
+        (format!("p.*, {columns}"), format!("{from}{join}"))
+    } else {
+        ("p.*".to_owned(), from.to_owned())
+    };
     let statement = PerParent {
-        select: "p.*",
-        from,
+        select: &select,
+        from: &from,
         parent_col,
         order: order_clause(ordering),
         limit,
@@ -251,9 +269,9 @@ pub async fn post_pages(
             push_after(sql, ordering, key);
         }
     });
-    let mut groups = pages::grouped::<post::Model>(db, statement).await?;
+    let mut groups = pages::grouped::<Authored<post::Model>>(db, statement).await?;
     for page in groups.values_mut() {
-        page.sort_by(|a, b| compare(ordering, a, b));
+        page.sort_by(|a, b| compare(ordering, &a.row, &b.row));
     }
     Ok(groups)
 }

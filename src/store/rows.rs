@@ -28,30 +28,32 @@ pub trait Positional: FromQueryResult + Sized {
 /// How a statement's rows decode into a model.
 #[derive(Clone, Copy, Debug)]
 pub enum Decoding {
-    /// The model's columns are the row's last ones, in order, starting here.
+    /// The model's columns are in order, starting at this position.
     ByPosition(usize),
-    /// By column name (SQLite, or columns in another order).
-    ByName,
+    /// By column name, each the field's name after this prefix (SQLite, or columns in
+    /// another order).
+    ByName(&'static str),
 }
 
 impl Decoding {
-    /// How the rows of the statement that produced `row` decode into `M`.
-    pub fn of<M: Positional>(row: &QueryResult) -> Self {
+    /// How the rows of the statement that produced `row` decode into `M`, whose columns
+    /// should start at position `first`, each named `prefix` + field.
+    pub fn at<M: Positional>(row: &QueryResult, first: usize, prefix: &'static str) -> Self {
+        let by_name = Self::ByName(prefix);
         let Some(pg) = row.try_as_pg_row() else {
-            return Self::ByName;
+            return by_name;
         };
-        let columns = pg.columns();
-        let Some(first) = columns.len().checked_sub(M::COLUMNS.len()) else {
-            return Self::ByName;
+        let Some(columns) = pg.columns().get(first..first + M::COLUMNS.len()) else {
+            return by_name;
         };
-        let in_order = columns[first..]
+        let in_order = columns
             .iter()
             .zip(M::COLUMNS)
-            .all(|(column, name)| column.name() == *name);
+            .all(|(column, name)| column.name().strip_prefix(prefix) == Some(*name));
         if in_order {
             Self::ByPosition(first)
         } else {
-            Self::ByName
+            by_name
         }
     }
 
@@ -61,13 +63,86 @@ impl Decoding {
             (Self::ByPosition(first), Some(pg)) => {
                 M::from_pg(pg, first).map_err(|err| AppError::from(anyhow::Error::new(err)))
             }
-            _ => Ok(M::from_query_result(row, "")?),
+            (Self::ByName(prefix), _) => Ok(M::from_query_result(row, prefix)?),
+            (Self::ByPosition(_), None) => Ok(M::from_query_result(row, "")?),
         }
     }
 }
 
+/// What a statement's rows decode into: a model, or a model with its author.
+pub trait FromRows: Sized {
+    /// How every row of a statement decodes, learnt from its first row.
+    type Plan: Copy;
+
+    /// The plan for rows whose own columns start at position `first`.
+    fn plan(row: &QueryResult, first: usize) -> Self::Plan;
+
+    /// One row, by `plan`.
+    fn decode(plan: Self::Plan, row: &QueryResult) -> AppResult<Self>;
+}
+
+impl<M: Positional> FromRows for M {
+    type Plan = Decoding;
+
+    fn plan(row: &QueryResult, first: usize) -> Decoding {
+        Decoding::at::<M>(row, first, "")
+    }
+
+    fn decode(plan: Decoding, row: &QueryResult) -> AppResult<Self> {
+        plan.decode(row)
+    }
+}
+
+/// The prefix of the author's columns in a statement that joins them ([`Authored`]).
+pub const AUTHOR_PREFIX: &str = "u_";
+/// The author's id column in such a statement: its presence says the author was joined.
+const AUTHOR_ID: &str = "u_id";
+
+/// Whether `row` has a column called `name` (without allocating on PostgreSQL).
+fn has_column(row: &QueryResult, name: &str) -> bool {
+    match row.try_as_pg_row() {
+        Some(pg) => pg.columns().iter().any(|column| column.name() == name),
+        None => row.column_names().iter().any(|column| column == name),
+    }
+}
+
+/// A post or comment with its author, when the statement that read it joined the author
+/// (the author's columns, named `u_<field>`, after the row's own): a page whose authors
+/// are selected reads them in its own statement rather than one more per level.
+#[derive(Clone, Debug)]
+pub struct Authored<M> {
+    /// The row itself.
+    pub row: M,
+    /// Its author, if the statement joined it.
+    pub author: Option<user::Model>,
+}
+
+impl<M> From<M> for Authored<M> {
+    fn from(row: M) -> Self {
+        Self { row, author: None }
+    }
+}
+
+impl<M: Positional> FromRows for Authored<M> {
+    type Plan = (Decoding, Option<Decoding>);
+
+    fn plan(row: &QueryResult, first: usize) -> Self::Plan {
+        let joined = has_column(row, AUTHOR_ID);
+        let author = joined
+            .then(|| Decoding::at::<user::Model>(row, first + M::COLUMNS.len(), AUTHOR_PREFIX));
+        (Decoding::at::<M>(row, first, ""), author)
+    }
+
+    fn decode((own, author): Self::Plan, row: &QueryResult) -> AppResult<Self> {
+        Ok(Self {
+            row: own.decode(row)?,
+            author: author.map(|plan| plan.decode(row)).transpose()?,
+        })
+    }
+}
+
 /// Every row of `statement` as `M`.
-pub async fn all<M: Positional>(
+pub async fn all<M: FromRows>(
     db: &impl ConnectionTrait,
     statement: Statement,
 ) -> AppResult<Vec<M>> {
@@ -75,17 +150,17 @@ pub async fn all<M: Positional>(
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
-    let decoding = Decoding::of::<M>(first);
-    rows.iter().map(|row| decoding.decode(row)).collect()
+    let plan = M::plan(first, 0);
+    rows.iter().map(|row| M::decode(plan, row)).collect()
 }
 
 /// The first row of `statement` as `M`, if any.
-pub async fn one<M: Positional>(
+pub async fn one<M: FromRows>(
     db: &impl ConnectionTrait,
     statement: Statement,
 ) -> AppResult<Option<M>> {
     match db.query_one(statement).await? {
-        Some(row) => Decoding::of::<M>(&row).decode(&row).map(Some),
+        Some(row) => M::decode(M::plan(&row, 0), &row).map(Some),
         None => Ok(None),
     }
 }
@@ -201,7 +276,9 @@ mod tests {
             let positional = statement(&db, &format!("SELECT {in_order}"));
             if backend == DatabaseBackend::Postgres {
                 let row = db.query_one(positional.clone()).await.ok().flatten();
-                let decoding = row.as_ref().map(Decoding::of::<user::Model>);
+                let decoding = row
+                    .as_ref()
+                    .map(|row| Decoding::at::<user::Model>(row, 0, ""));
                 assert!(
                     matches!(decoding, Some(Decoding::ByPosition(0))),
                     "{decoding:?}"

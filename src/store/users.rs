@@ -1,12 +1,14 @@
 //! Accounts.
 
+use std::sync::LazyLock;
+
 use entity::user;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
 };
 
 use super::now;
-use super::rows;
+use super::rows::{self, Positional, AUTHOR_PREFIX};
 use super::sql::Sql;
 use crate::error::AppResult;
 
@@ -19,6 +21,27 @@ pub const ROLE_ADMIN: &str = "admin";
 /// string), so reads never carry it; only login reads it ([`find_by_login`]).
 const SHOWN_COLUMNS: &str = "SELECT u.id, u.username, u.email, u.display_name, u.bio, \
      '' AS password_hash, u.role, u.created_at FROM users u WHERE ";
+
+/// A post's or comment's author joined into the statement that reads it: the columns to
+/// select and the join (`users u` on `<alias>.author_id`). The columns are the model's
+/// fields in order, each named `u_<field>` ([`rows::Authored`] decodes them), the password
+/// hash left out as in [`SHOWN_COLUMNS`].
+pub fn author_join(alias: &str) -> (&'static str, String) {
+    static COLUMNS: LazyLock<String> = LazyLock::new(|| {
+        <user::Model as Positional>::COLUMNS
+            .iter()
+            .map(|field| match *field {
+                "password_hash" => format!("'' AS {AUTHOR_PREFIX}{field}"),
+                _ => format!("u.{field} AS {AUTHOR_PREFIX}{field}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    (
+        COLUMNS.as_str(),
+        format!(" JOIN users u ON u.id = {alias}.author_id"),
+    )
+}
 
 /// Users by id, without their password hashes.
 pub async fn find_users(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<user::Model>> {

@@ -11,6 +11,7 @@ use entity::{comment, post};
 use super::{gate, Scope};
 use crate::error::AppError;
 use crate::store::keyset::{CommentKey, PostKey};
+use crate::store::rows::Authored;
 use crate::store::{self, posts::PostParent};
 
 /// One parent's page of posts: rows to fetch (`first + 1`, to learn `hasNextPage`).
@@ -24,13 +25,15 @@ pub struct PostPageKey {
     pub after: Option<PostKey>,
     /// Rows to fetch.
     pub limit: u64,
+    /// Read each post's author in the page's statement (the page's `author` is selected).
+    pub authors: bool,
 }
 
 /// Loads post pages.
 pub struct PostPages(pub Arc<Scope>);
 
 impl Loader<PostPageKey> for PostPages {
-    type Value = Vec<post::Model>;
+    type Value = Vec<Authored<post::Model>>;
     type Error = AppError;
 
     async fn load(
@@ -38,24 +41,28 @@ impl Loader<PostPageKey> for PostPages {
         keys: &[PostPageKey],
     ) -> Result<HashMap<PostPageKey, Self::Value>, Self::Error> {
         gate::batch_started("post_pages", keys.len());
-        let mut groups: HashMap<(PostParent, Option<&PostKey>, u64), Vec<i64>> = HashMap::new();
+        type Group<'a> = (PostParent, Option<&'a PostKey>, u64, bool);
+        let mut groups: HashMap<Group<'_>, Vec<i64>> = HashMap::new();
         for key in keys {
             groups
-                .entry((key.parent, key.after.as_ref(), key.limit))
+                .entry((key.parent, key.after.as_ref(), key.limit, key.authors))
                 .or_default()
                 .push(key.parent_id);
         }
         let mut out = HashMap::with_capacity(keys.len());
-        for ((parent, after, limit), ids) in groups {
-            let mut pages =
-                store::posts::post_pages(&self.0.db, parent, &ids, self.0.visibility, after, limit)
-                    .await?;
+        for ((parent, after, limit, authors), ids) in groups {
+            let visibility = self.0.visibility;
+            let mut pages = store::posts::post_pages(
+                &self.0.db, parent, &ids, visibility, after, limit, authors,
+            )
+            .await?;
             for id in ids {
                 let key = PostPageKey {
                     parent,
                     parent_id: id,
                     after: after.cloned(),
                     limit,
+                    authors,
                 };
                 out.insert(key, pages.remove(&id).unwrap_or_default());
             }
@@ -73,13 +80,15 @@ pub struct CommentPageKey {
     pub after: Option<CommentKey>,
     /// Rows to fetch.
     pub limit: u64,
+    /// Read each comment's author in the page's statement (the page's `author` is selected).
+    pub authors: bool,
 }
 
 /// Loads comment pages.
 pub struct CommentPages(pub Arc<Scope>);
 
 impl Loader<CommentPageKey> for CommentPages {
-    type Value = Vec<comment::Model>;
+    type Value = Vec<Authored<comment::Model>>;
     type Error = AppError;
 
     async fn load(
@@ -87,21 +96,23 @@ impl Loader<CommentPageKey> for CommentPages {
         keys: &[CommentPageKey],
     ) -> Result<HashMap<CommentPageKey, Self::Value>, Self::Error> {
         gate::batch_started("comment_pages", keys.len());
-        let mut groups: HashMap<(Option<&CommentKey>, u64), Vec<i64>> = HashMap::new();
+        let mut groups: HashMap<(Option<&CommentKey>, u64, bool), Vec<i64>> = HashMap::new();
         for key in keys {
             groups
-                .entry((key.after.as_ref(), key.limit))
+                .entry((key.after.as_ref(), key.limit, key.authors))
                 .or_default()
                 .push(key.post_id);
         }
         let mut out = HashMap::with_capacity(keys.len());
-        for ((after, limit), ids) in groups {
-            let mut pages = store::comments::comment_pages(&self.0.db, &ids, after, limit).await?;
+        for ((after, limit, authors), ids) in groups {
+            let mut pages =
+                store::comments::comment_pages(&self.0.db, &ids, after, limit, authors).await?;
             for id in ids {
                 let key = CommentPageKey {
                     post_id: id,
                     after: after.cloned(),
                     limit,
+                    authors,
                 };
                 out.insert(key, pages.remove(&id).unwrap_or_default());
             }

@@ -2,12 +2,14 @@
 
 use async_graphql::{ComplexObject, Context, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use entity::comment;
+use entity::{comment, user};
 
+use super::user::author_of;
 use super::{Post, User};
 use crate::graphql::connection::connection;
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, Kind};
+use crate::store::rows::Authored;
 
 /// A comment on a post. It is visible exactly when its post is.
 #[derive(SimpleObject, Clone, Debug)]
@@ -19,6 +21,9 @@ pub struct Comment {
     pub(crate) post_id: i64,
     #[graphql(skip)]
     pub(crate) author_id: i64,
+    /// The author, when the statement that read the comment joined it.
+    #[graphql(skip)]
+    pub(crate) joined_author: Option<user::Model>,
     /// The comment text (1 to 5,000 characters).
     pub body: String,
     /// When the comment was written.
@@ -27,10 +32,17 @@ pub struct Comment {
 
 impl From<comment::Model> for Comment {
     fn from(m: comment::Model) -> Self {
+        Authored::from(m).into()
+    }
+}
+
+impl From<Authored<comment::Model>> for Comment {
+    fn from(Authored { row: m, author }: Authored<comment::Model>) -> Self {
         Self {
             db_id: m.id,
             post_id: m.post_id,
             author_id: m.author_id,
+            joined_author: author,
             body: m.body,
             created_at: m.created_at,
         }
@@ -46,11 +58,11 @@ impl Comment {
 
     /// Who wrote the comment.
     async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        let user = ctx.loaders()?.users.load_one(self.author_id).await?;
-        Ok(user
-            .ok_or_else(|| anyhow::anyhow!("comment {} has no author row", self.db_id))
-            .map_err(crate::error::AppError::from)?
-            .into())
+        let joined = self.joined_author.as_ref();
+        author_of(ctx, joined, self.author_id, || {
+            format!("comment {}", self.db_id)
+        })
+        .await
     }
 
     /// The post this comment belongs to.

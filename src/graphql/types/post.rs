@@ -2,16 +2,18 @@
 
 use async_graphql::{ComplexObject, Context, Enum, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use entity::post;
+use entity::{post, user};
 
+use super::user::author_of;
 use super::{CommentConnection, Tag, User};
-use crate::error::{AppError, AppResult};
-use crate::graphql::connection::{connection, rows_to_fetch, Total};
+use crate::error::AppResult;
+use crate::graphql::connection::{connection, rows_to_fetch, wants_authors, Total};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::loaders::{CommentPageKey, CountKey, PostPageKey};
 use crate::store::keyset::{self, CommentKey, PostKey, PostOrdering};
 use crate::store::posts::PostParent;
+use crate::store::rows::Authored;
 
 /// Whether a post is visible to everyone.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -30,6 +32,9 @@ pub struct Post {
     pub(crate) db_id: i64,
     #[graphql(skip)]
     pub(crate) author_id: i64,
+    /// The author, when the statement that read the post joined it.
+    #[graphql(skip)]
+    pub(crate) joined_author: Option<user::Model>,
     /// The title (1 to 200 characters).
     pub title: String,
     /// The text (1 to 50,000 characters).
@@ -46,9 +51,16 @@ pub struct Post {
 
 impl From<post::Model> for Post {
     fn from(m: post::Model) -> Self {
+        Authored::from(m).into()
+    }
+}
+
+impl From<Authored<post::Model>> for Post {
+    fn from(Authored { row: m, author }: Authored<post::Model>) -> Self {
         Self {
             db_id: m.id,
             author_id: m.author_id,
+            joined_author: author,
             title: m.title,
             body: m.body,
             status: if m.published_at.is_some() {
@@ -76,10 +88,11 @@ impl Post {
 
     /// Who wrote the post.
     async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        let user = ctx.loaders()?.users.load_one(self.author_id).await?;
-        Ok(user
-            .ok_or_else(|| AppError::from(anyhow::anyhow!("post {} has no author", self.db_id)))?
-            .into())
+        let joined = self.joined_author.as_ref();
+        author_of(ctx, joined, self.author_id, || {
+            format!("post {}", self.db_id)
+        })
+        .await
     }
 
     /// The post's tags, by name.
@@ -142,6 +155,7 @@ impl Post {
                 post_id: self.db_id,
                 after: after_key,
                 limit: fetch,
+                authors: wants_authors(ctx),
             })
             .await?
             .unwrap_or_default();
@@ -150,7 +164,7 @@ impl Post {
             rows,
             fetch,
             has_after,
-            |c| keyset::encode_comment_cursor(&CommentKey::of(c)),
+            |c| keyset::encode_comment_cursor(&CommentKey::of(&c.row)),
             Total::Loader(CountKey::CommentsOfPost(self.db_id)),
         ))
     }
@@ -187,6 +201,7 @@ pub(crate) async fn post_page(
             parent_id,
             after: after_key,
             limit: fetch,
+            authors: wants_authors(ctx),
         })
         .await?
         .unwrap_or_default();
@@ -199,7 +214,7 @@ pub(crate) async fn post_page(
         rows,
         fetch,
         has_after,
-        |p| keyset::encode_post_cursor(ordering, &PostKey::of(p)),
+        |p| keyset::encode_post_cursor(ordering, &PostKey::of(&p.row)),
         Total::Loader(total),
     ))
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::user;
 
 use super::post::{post_page, PostConnection};
+use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::loaders::CountKey;
@@ -24,6 +25,22 @@ pub struct User {
     pub bio: Option<String>,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
+}
+
+/// The author of a post or comment: the one its page's statement joined, else through the
+/// users loader. `owner` names the row for the error when the author row is missing.
+pub(crate) async fn author_of(
+    ctx: &Context<'_>,
+    joined: Option<&user::Model>,
+    author_id: i64,
+    owner: impl FnOnce() -> String,
+) -> async_graphql::Result<User> {
+    let user = match joined {
+        Some(user) => Some(user.clone()),
+        None => ctx.loaders()?.users.load_one(author_id).await?,
+    };
+    let user = user.ok_or_else(|| AppError::from(anyhow::anyhow!("{} has no author", owner())))?;
+    Ok(user.into())
 }
 
 impl From<user::Model> for User {
