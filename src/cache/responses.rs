@@ -140,6 +140,12 @@ impl LocalResponses {
 }
 
 impl Caches {
+    /// Whether responses are cached at all (`GATEHOUSE_RESPONSE_CACHE`): when not, callers
+    /// need not compute a key.
+    pub fn caches_responses(&self) -> bool {
+        self.settings.responses
+    }
+
     /// The cached response for `key`, if a fresh one exists.
     pub async fn cached_response(&self, key: &ResponseKey) -> Lookup {
         if !self.settings.responses || !self.usable().await {

@@ -32,7 +32,7 @@ pub(super) async fn consult(
     let [Ok(request)] = requests else {
         return Ok(None);
     };
-    if batched || caller.viewer.is_some() {
+    if batched || caller.viewer.is_some() || !state.services.caches.caches_responses() {
         return Ok(None);
     }
     let key = ResponseKey::of(request);
