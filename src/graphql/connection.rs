@@ -68,16 +68,12 @@ impl Total {
     }
 }
 
-/// Whether the page's nodes select `author` (under `nodes` or `edges.node`, fragments
-/// included): the page's statement then reads the authors too.
-pub fn wants_authors(ctx: &Context<'_>) -> bool {
+/// Whether the page's nodes select `field` (under `nodes` or `edges.node`, fragments
+/// included): the page's statement then reads it too, where it can.
+pub fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
     let selection = ctx.look_ahead();
-    selection.field("nodes").field("author").exists()
-        || selection
-            .field("edges")
-            .field("node")
-            .field("author")
-            .exists()
+    selection.field("nodes").field(field).exists()
+        || selection.field("edges").field("node").field(field).exists()
 }
 
 /// Whether the connection the resolver at `ctx` returns has a cursor selected (an edge's

@@ -3,11 +3,13 @@
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::connection::{rows_to_fetch, wants_authors, Total};
+use super::connection::{rows_to_fetch, Total};
 use super::context::{ContextExt, RequestInfo};
 use super::ids::{self, Kind};
 use super::inputs::{PostFilter, PostOrder};
-use super::types::{load_node, Node, Post, PostConnection, PostStatus, TagConnection, User};
+use super::types::{
+    load_node, post_joins, Node, Post, PostConnection, PostStatus, TagConnection, User,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::keyset::{self, PostKey, PostOrdering};
 use crate::store::{self, posts};
@@ -202,7 +204,7 @@ async fn list_posts(
         ordering,
         after_key.as_ref(),
         fetch,
-        wants_authors(ctx),
+        post_joins(ctx),
     )
     .await?;
     Ok(PostConnection::new(

@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, EntityTrait};
 
 use super::keyset::CommentKey;
 use super::pages::{self, PerParent};
-use super::rows::{self, Authored};
+use super::rows::{self, Joined};
 use super::sql::Sql;
 use super::visibility::Visibility;
 use super::{now, users};
@@ -37,7 +37,7 @@ pub async fn comment_pages(
     after: Option<&CommentKey>,
     limit: u64,
     authors: bool,
-) -> AppResult<HashMap<i64, Vec<Authored<comment::Model>>>> {
+) -> AppResult<HashMap<i64, Vec<Joined<comment::Model>>>> {
     let (select, from) = if authors {
         let (columns, join) = users::author_join("c");
         (format!("c.*, {columns}"), format!("comments c{join}"))
@@ -60,7 +60,7 @@ pub async fn comment_pages(
                 .push(")");
         }
     });
-    let mut groups = pages::grouped::<Authored<comment::Model>>(db, statement).await?;
+    let mut groups = pages::grouped::<Joined<comment::Model>>(db, statement).await?;
     for page in groups.values_mut() {
         page.sort_by_key(|c| std::cmp::Reverse((c.row.created_at, c.row.id)));
     }

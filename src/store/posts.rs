@@ -11,7 +11,7 @@ use sea_orm::{
 
 use super::keyset::{PostKey, PostOrderField, PostOrdering};
 use super::pages::{self, PerParent};
-use super::rows::{self, Authored};
+use super::rows::{self, Joined, COMMENT_COUNT, LIKE_COUNT};
 use super::sql::Sql;
 use super::visibility::Visibility;
 use super::{now, tags, users};
@@ -53,6 +53,43 @@ impl PostParent {
                 "pt.tag_id",
             ),
         }
+    }
+}
+
+/// What a page of posts reads of its posts' fields in its own statement (the page selects
+/// them): rows decode as [`Joined`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PostJoins {
+    /// Each post's author.
+    pub author: bool,
+    /// Each post's comment count.
+    pub comment_count: bool,
+    /// Each post's like count.
+    pub like_count: bool,
+}
+
+/// The comment count of post `p`.
+const COMMENTS_OF_P: &str = "(SELECT COUNT(*) FROM comments c WHERE c.post_id = p.id)";
+/// The like count of post `p`.
+const LIKES_OF_P: &str = "(SELECT COUNT(*) FROM post_likes l WHERE l.post_id = p.id)";
+
+impl PostJoins {
+    /// The select list and `FROM` clause that read posts `p` from `from` with these joins.
+    fn select_from(self, from: &str) -> (String, String) {
+        let (mut select, mut from) = ("p.*".to_owned(), from.to_owned());
+        if self.author {
+            let (columns, join) = users::author_join("p");
+            select.push_str(", ");
+            select.push_str(columns);
+            from.push_str(&join);
+        }
+        if self.comment_count {
+            select.push_str(&format!(", {COMMENTS_OF_P} AS {COMMENT_COUNT}"));
+        }
+        if self.like_count {
+            select.push_str(&format!(", {LIKES_OF_P} AS {LIKE_COUNT}"));
+        }
+        (select, from)
     }
 }
 
@@ -175,8 +212,8 @@ fn escape_like(text: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// One page of `posts(filter:, orderBy:)`: up to `limit` rows after `after`, with their
-/// authors when `authors`.
+/// One page of `posts(filter:, orderBy:)`: up to `limit` rows after `after`, reading
+/// `joins` with them.
 pub async fn list_posts(
     db: &impl ConnectionTrait,
     visibility: Visibility,
@@ -184,17 +221,11 @@ pub async fn list_posts(
     ordering: PostOrdering,
     after: Option<&PostKey>,
     limit: u64,
-    authors: bool,
-) -> AppResult<Vec<Authored<post::Model>>> {
+    joins: PostJoins,
+) -> AppResult<Vec<Joined<post::Model>>> {
     let mut sql = Sql::new(db.get_database_backend());
-    if authors {
-        let (columns, join) = users::author_join("p");
-        sql.push(&format!(
-            "SELECT p.*, {columns} FROM posts p{join} WHERE 1 = 1"
-        ));
-    } else {
-        sql.push("SELECT p.* FROM posts p WHERE 1 = 1");
-    }
+    let (select, from) = joins.select_from("posts p");
+    sql.push(&format!("SELECT {select} FROM {from} WHERE 1 = 1"));
     visibility.push_filter(&mut sql, "p");
     push_filter(&mut sql, filter);
     if let Some(key) = after {
@@ -237,8 +268,9 @@ pub async fn find_posts(
     rows::all(db, sql.build()).await
 }
 
-/// The first `limit` visible posts of each parent, newest first, after `after`, with
-/// their authors when `authors`.
+/// The first `limit` visible posts of each parent, newest first, after `after`, reading
+/// `joins` with them (counts on PostgreSQL only: SQLite's window query would count for
+/// every candidate row, not only the page's, so there they come from the counts loader).
 pub async fn post_pages(
     db: &impl ConnectionTrait,
     parent: PostParent,
@@ -246,16 +278,16 @@ pub async fn post_pages(
     visibility: Visibility,
     after: Option<&PostKey>,
     limit: u64,
-    authors: bool,
-) -> AppResult<HashMap<i64, Vec<Authored<post::Model>>>> {
+    mut joins: PostJoins,
+) -> AppResult<HashMap<i64, Vec<Joined<post::Model>>>> {
     let ordering = PostOrdering::default();
     let (from, parent_col) = parent.sql_source();
-    let (select, from) = if authors {
-        let (columns, join) = users::author_join("p");
-        (format!("p.*, {columns}"), format!("{from}{join}"))
-    } else {
-        ("p.*".to_owned(), from.to_owned())
-    };
+    let backend = db.get_database_backend();
+    if backend != DatabaseBackend::Postgres {
+        joins.comment_count = false;
+        joins.like_count = false;
+    }
+    let (select, from) = joins.select_from(from);
     let statement = PerParent {
         select: &select,
         from: &from,
@@ -263,13 +295,13 @@ pub async fn post_pages(
         order: order_clause(ordering),
         limit,
     }
-    .statement(db.get_database_backend(), parent_ids, |sql| {
+    .statement(backend, parent_ids, |sql| {
         visibility.push_filter(sql, "p");
         if let Some(key) = after {
             push_after(sql, ordering, key);
         }
     });
-    let mut groups = pages::grouped::<Authored<post::Model>>(db, statement).await?;
+    let mut groups = pages::grouped::<Joined<post::Model>>(db, statement).await?;
     for page in groups.values_mut() {
         page.sort_by(|a, b| compare(ordering, &a.row, &b.row));
     }
@@ -283,12 +315,10 @@ pub async fn engagement_by_post(
     post_ids: &[i64],
 ) -> AppResult<HashMap<i64, (i64, i64)>> {
     let mut sql = Sql::new(db.get_database_backend());
-    sql.push(
-        "SELECT p.id AS parent_id, \
-         (SELECT COUNT(*) FROM comments c WHERE c.post_id = p.id) AS comments, \
-         (SELECT COUNT(*) FROM post_likes l WHERE l.post_id = p.id) AS likes \
-         FROM posts p WHERE p.id IN ",
-    )
+    sql.push(&format!(
+        "SELECT p.id AS parent_id, {COMMENTS_OF_P} AS comments, {LIKES_OF_P} AS likes \
+         FROM posts p WHERE p.id IN "
+    ))
     .bind_list(post_ids.iter().copied());
     let mut out: HashMap<i64, (i64, i64)> = post_ids.iter().map(|id| (*id, (0, 0))).collect();
     for row in db.query_all(sql.build()).await? {

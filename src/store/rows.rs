@@ -93,50 +93,82 @@ impl<M: Positional> FromRows for M {
     }
 }
 
-/// The prefix of the author's columns in a statement that joins them ([`Authored`]).
+/// The prefix of the author's columns in a statement that joins them ([`Joined`]).
 pub const AUTHOR_PREFIX: &str = "u_";
 /// The author's id column in such a statement: its presence says the author was joined.
 const AUTHOR_ID: &str = "u_id";
+/// The column of a post's comment count, when its page selects `commentCount`.
+pub const COMMENT_COUNT: &str = "gh_comment_count";
+/// The column of a post's like count, when its page selects `likeCount`.
+pub const LIKE_COUNT: &str = "gh_like_count";
 
-/// Whether `row` has a column called `name` (without allocating on PostgreSQL).
-fn has_column(row: &QueryResult, name: &str) -> bool {
+/// The position of the column called `name` in `row`'s statement (without allocating on
+/// PostgreSQL).
+fn column_index(row: &QueryResult, name: &str) -> Option<usize> {
     match row.try_as_pg_row() {
-        Some(pg) => pg.columns().iter().any(|column| column.name() == name),
-        None => row.column_names().iter().any(|column| column == name),
+        Some(pg) => pg.columns().iter().position(|column| column.name() == name),
+        None => row.column_names().iter().position(|column| column == name),
     }
 }
 
-/// A post or comment with its author, when the statement that read it joined the author
-/// (the author's columns, named `u_<field>`, after the row's own): a page whose authors
-/// are selected reads them in its own statement rather than one more per level.
+/// A post or comment with what the statement that read it also read of its fields: its
+/// author (the author's columns, named `u_<field>`, right after the row's own) and, for
+/// posts, its comment and like counts ([`COMMENT_COUNT`], [`LIKE_COUNT`]). A page that
+/// selects those fields reads them in its own statement rather than one more per level.
 #[derive(Clone, Debug)]
-pub struct Authored<M> {
+pub struct Joined<M> {
     /// The row itself.
     pub row: M,
     /// Its author, if the statement joined it.
     pub author: Option<user::Model>,
+    /// Its comment count, if the statement read it.
+    pub comment_count: Option<i64>,
+    /// Its like count, if the statement read it.
+    pub like_count: Option<i64>,
 }
 
-impl<M> From<M> for Authored<M> {
+impl<M> From<M> for Joined<M> {
     fn from(row: M) -> Self {
-        Self { row, author: None }
+        Self {
+            row,
+            author: None,
+            comment_count: None,
+            like_count: None,
+        }
     }
 }
 
-impl<M: Positional> FromRows for Authored<M> {
-    type Plan = (Decoding, Option<Decoding>);
+/// How a statement's rows decode into [`Joined`]: the row, the author if joined, and the
+/// positions of the counts if read.
+#[derive(Clone, Copy, Debug)]
+pub struct JoinedPlan {
+    own: Decoding,
+    author: Option<Decoding>,
+    comment_count: Option<usize>,
+    like_count: Option<usize>,
+}
 
-    fn plan(row: &QueryResult, first: usize) -> Self::Plan {
-        let joined = has_column(row, AUTHOR_ID);
-        let author = joined
-            .then(|| Decoding::at::<user::Model>(row, first + M::COLUMNS.len(), AUTHOR_PREFIX));
-        (Decoding::at::<M>(row, first, ""), author)
+impl<M: Positional> FromRows for Joined<M> {
+    type Plan = JoinedPlan;
+
+    fn plan(row: &QueryResult, first: usize) -> JoinedPlan {
+        let author = column_index(row, AUTHOR_ID)
+            .map(|_| Decoding::at::<user::Model>(row, first + M::COLUMNS.len(), AUTHOR_PREFIX));
+        JoinedPlan {
+            own: Decoding::at::<M>(row, first, ""),
+            author,
+            comment_count: column_index(row, COMMENT_COUNT),
+            like_count: column_index(row, LIKE_COUNT),
+        }
     }
 
-    fn decode((own, author): Self::Plan, row: &QueryResult) -> AppResult<Self> {
+    fn decode(plan: JoinedPlan, row: &QueryResult) -> AppResult<Self> {
+        let count = |at: Option<usize>| at.map(|at| row.try_get_by_index::<i64>(at)).transpose();
         Ok(Self {
-            row: own.decode(row)?,
-            author: author.map(|plan| plan.decode(row)).transpose()?,
+            row: plan.own.decode(row)?,
+            author: plan.author.map(|author| author.decode(row)).transpose()?,
+            comment_count: count(plan.comment_count)?,
+            like_count: count(plan.like_count)?,
         })
     }
 }

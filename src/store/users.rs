@@ -24,7 +24,7 @@ const SHOWN_COLUMNS: &str = "SELECT u.id, u.username, u.email, u.display_name, u
 
 /// A post's or comment's author joined into the statement that reads it: the columns to
 /// select and the join (`users u` on `<alias>.author_id`). The columns are the model's
-/// fields in order, each named `u_<field>` ([`rows::Authored`] decodes them), the password
+/// fields in order, each named `u_<field>` ([`rows::Joined`] decodes them), the password
 /// hash left out as in [`SHOWN_COLUMNS`].
 pub fn author_join(alias: &str) -> (&'static str, String) {
     static COLUMNS: LazyLock<String> = LazyLock::new(|| {

@@ -10,9 +10,10 @@ use entity::{comment, post};
 
 use super::{gate, Scope};
 use crate::error::AppError;
+use crate::store;
 use crate::store::keyset::{CommentKey, PostKey};
-use crate::store::rows::Authored;
-use crate::store::{self, posts::PostParent};
+use crate::store::posts::{PostJoins, PostParent};
+use crate::store::rows::Joined;
 
 /// One parent's page of posts: rows to fetch (`first + 1`, to learn `hasNextPage`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -25,15 +26,15 @@ pub struct PostPageKey {
     pub after: Option<PostKey>,
     /// Rows to fetch.
     pub limit: u64,
-    /// Read each post's author in the page's statement (the page's `author` is selected).
-    pub authors: bool,
+    /// What the page's statement reads of its posts' fields.
+    pub joins: PostJoins,
 }
 
 /// Loads post pages.
 pub struct PostPages(pub Arc<Scope>);
 
 impl Loader<PostPageKey> for PostPages {
-    type Value = Vec<Authored<post::Model>>;
+    type Value = Vec<Joined<post::Model>>;
     type Error = AppError;
 
     async fn load(
@@ -41,28 +42,27 @@ impl Loader<PostPageKey> for PostPages {
         keys: &[PostPageKey],
     ) -> Result<HashMap<PostPageKey, Self::Value>, Self::Error> {
         gate::batch_started("post_pages", keys.len());
-        type Group<'a> = (PostParent, Option<&'a PostKey>, u64, bool);
+        type Group<'a> = (PostParent, Option<&'a PostKey>, u64, PostJoins);
         let mut groups: HashMap<Group<'_>, Vec<i64>> = HashMap::new();
         for key in keys {
             groups
-                .entry((key.parent, key.after.as_ref(), key.limit, key.authors))
+                .entry((key.parent, key.after.as_ref(), key.limit, key.joins))
                 .or_default()
                 .push(key.parent_id);
         }
         let mut out = HashMap::with_capacity(keys.len());
-        for ((parent, after, limit, authors), ids) in groups {
+        for ((parent, after, limit, joins), ids) in groups {
             let visibility = self.0.visibility;
-            let mut pages = store::posts::post_pages(
-                &self.0.db, parent, &ids, visibility, after, limit, authors,
-            )
-            .await?;
+            let mut pages =
+                store::posts::post_pages(&self.0.db, parent, &ids, visibility, after, limit, joins)
+                    .await?;
             for id in ids {
                 let key = PostPageKey {
                     parent,
                     parent_id: id,
                     after: after.cloned(),
                     limit,
-                    authors,
+                    joins,
                 };
                 out.insert(key, pages.remove(&id).unwrap_or_default());
             }
@@ -88,7 +88,7 @@ pub struct CommentPageKey {
 pub struct CommentPages(pub Arc<Scope>);
 
 impl Loader<CommentPageKey> for CommentPages {
-    type Value = Vec<Authored<comment::Model>>;
+    type Value = Vec<Joined<comment::Model>>;
     type Error = AppError;
 
     async fn load(

@@ -9,7 +9,7 @@ use super::{Post, User};
 use crate::graphql::connection::connection;
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, Kind};
-use crate::store::rows::Authored;
+use crate::store::rows::Joined;
 
 /// A comment on a post. It is visible exactly when its post is.
 #[derive(SimpleObject, Clone, Debug)]
@@ -32,12 +32,12 @@ pub struct Comment {
 
 impl From<comment::Model> for Comment {
     fn from(m: comment::Model) -> Self {
-        Authored::from(m).into()
+        Joined::from(m).into()
     }
 }
 
-impl From<Authored<comment::Model>> for Comment {
-    fn from(Authored { row: m, author }: Authored<comment::Model>) -> Self {
+impl From<Joined<comment::Model>> for Comment {
+    fn from(Joined { row: m, author, .. }: Joined<comment::Model>) -> Self {
         Self {
             db_id: m.id,
             post_id: m.post_id,

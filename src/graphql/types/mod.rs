@@ -9,6 +9,7 @@ mod user;
 
 pub use comment::{Comment, CommentConnection};
 pub use node::{load_node, Node};
+pub(crate) use post::post_joins;
 pub use post::{Post, PostConnection, PostStatus};
 pub use tag::{Tag, TagConnection};
 pub use user::{AuthPayload, User};

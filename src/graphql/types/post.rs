@@ -7,13 +7,13 @@ use entity::{post, user};
 use super::user::author_of;
 use super::{CommentConnection, Tag, User};
 use crate::error::AppResult;
-use crate::graphql::connection::{connection, rows_to_fetch, wants_authors, Total};
+use crate::graphql::connection::{connection, nodes_select, rows_to_fetch, Total};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::loaders::{CommentPageKey, CountKey, PostPageKey};
 use crate::store::keyset::{self, CommentKey, PostKey, PostOrdering};
-use crate::store::posts::PostParent;
-use crate::store::rows::Authored;
+use crate::store::posts::{PostJoins, PostParent};
+use crate::store::rows::Joined;
 
 /// Whether a post is visible to everyone.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -35,6 +35,12 @@ pub struct Post {
     /// The author, when the statement that read the post joined it.
     #[graphql(skip)]
     pub(crate) joined_author: Option<user::Model>,
+    /// The comment count, when the statement that read the post read it.
+    #[graphql(skip)]
+    pub(crate) joined_comment_count: Option<i64>,
+    /// The like count, when the statement that read the post read it.
+    #[graphql(skip)]
+    pub(crate) joined_like_count: Option<i64>,
     /// The title (1 to 200 characters).
     pub title: String,
     /// The text (1 to 50,000 characters).
@@ -51,16 +57,25 @@ pub struct Post {
 
 impl From<post::Model> for Post {
     fn from(m: post::Model) -> Self {
-        Authored::from(m).into()
+        Joined::from(m).into()
     }
 }
 
-impl From<Authored<post::Model>> for Post {
-    fn from(Authored { row: m, author }: Authored<post::Model>) -> Self {
+impl From<Joined<post::Model>> for Post {
+    fn from(
+        Joined {
+            row: m,
+            author,
+            comment_count,
+            like_count,
+        }: Joined<post::Model>,
+    ) -> Self {
         Self {
             db_id: m.id,
             author_id: m.author_id,
             joined_author: author,
+            joined_comment_count: comment_count,
+            joined_like_count: like_count,
             title: m.title,
             body: m.body,
             status: if m.published_at.is_some() {
@@ -107,6 +122,9 @@ impl Post {
 
     /// How many users like this post.
     async fn like_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        if let Some(n) = self.joined_like_count {
+            return Ok(to_i32(Some(n)));
+        }
         let n = ctx
             .loaders()?
             .counts
@@ -127,6 +145,9 @@ impl Post {
 
     /// How many comments the post has.
     async fn comment_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        if let Some(n) = self.joined_comment_count {
+            return Ok(to_i32(Some(n)));
+        }
         let n = ctx
             .loaders()?
             .counts
@@ -155,7 +176,7 @@ impl Post {
                 post_id: self.db_id,
                 after: after_key,
                 limit: fetch,
-                authors: wants_authors(ctx),
+                authors: nodes_select(ctx, "author"),
             })
             .await?
             .unwrap_or_default();
@@ -177,6 +198,16 @@ connection!(
     "A page of posts.",
     "A post in a page, with its cursor."
 );
+
+/// What a page of posts reads in its own statement: the fields its nodes select of those
+/// it can.
+pub(crate) fn post_joins(ctx: &Context<'_>) -> PostJoins {
+    PostJoins {
+        author: nodes_select(ctx, "author"),
+        comment_count: nodes_select(ctx, "commentCount"),
+        like_count: nodes_select(ctx, "likeCount"),
+    }
+}
 
 /// One parent's page of posts through the batched page loader (newest first).
 pub(crate) async fn post_page(
@@ -201,7 +232,7 @@ pub(crate) async fn post_page(
             parent_id,
             after: after_key,
             limit: fetch,
-            authors: wants_authors(ctx),
+            joins: post_joins(ctx),
         })
         .await?
         .unwrap_or_default();
