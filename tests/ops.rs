@@ -113,8 +113,9 @@ async fn named(app: &TestApp, name: &str, query: &str) -> Gql {
     .await
 }
 
+// `tags` goes through a DataLoader (authors come with the page), so batches are measured.
 const FEED: &str =
-    "query Feed { posts(first: 10) { totalCount nodes { title author { username } } } }";
+    "query Feed { posts(first: 10) { totalCount nodes { title author { username } tags { name } } } }";
 
 // ---------------------------------------------------------------------------------------
 // 1. Metrics after traffic

@@ -1,7 +1,7 @@
 //! DataLoaders: every relation and aggregate resolves through one of these, so sibling
 //! fields collapse into one statement per level (no N+1). One exception saves a level: a
-//! page whose nodes select `author` reads the authors in the page's own statement
-//! ([`crate::store::rows::Joined`]), and those nodes skip the users loader.
+//! page whose nodes select `author`, `commentCount` or `likeCount` reads them in the page's
+//! own statement ([`crate::store::rows::Joined`]), and those nodes skip the loaders.
 //!
 //! Loaders are built per request (or per WebSocket connection) because what a caller may
 //! see depends on who they are, and because async-graphql's `DataLoader` cannot evict a
