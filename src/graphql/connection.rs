@@ -3,7 +3,7 @@
 //! `totalCount` is resolved only when selected, through the count loaders, and costs
 //! nothing when the first page already holds the whole list.
 
-use async_graphql::{Context, SimpleObject};
+use async_graphql::{Context, Lookahead, SimpleObject};
 
 use super::context::ContextExt;
 use super::loaders::CountKey;
@@ -68,12 +68,27 @@ impl Total {
     }
 }
 
-/// Whether the page's nodes select `field` (under `nodes` or `edges.node`, fragments
-/// included): the page's statement then reads it too, where it can.
-pub fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
-    let selection = ctx.look_ahead();
-    selection.field("nodes").field(field).exists()
-        || selection.field("edges").field("node").field(field).exists()
+/// What the page a resolver returns selects of its nodes (under `nodes` or `edges.node`,
+/// fragments included): the page's statement then reads those fields too, where it can.
+pub struct NodeSelection<'a> {
+    nodes: Lookahead<'a>,
+    edge_nodes: Lookahead<'a>,
+}
+
+impl<'a> NodeSelection<'a> {
+    /// The node selection of the connection the resolver at `ctx` returns.
+    pub fn of(ctx: &'a Context<'_>) -> Self {
+        let selection = ctx.look_ahead();
+        Self {
+            nodes: selection.field("nodes"),
+            edge_nodes: selection.field("edges").field("node"),
+        }
+    }
+
+    /// Whether the nodes select `field`.
+    pub fn selects(&self, field: &str) -> bool {
+        self.nodes.field(field).exists() || self.edge_nodes.field(field).exists()
+    }
 }
 
 /// Whether the connection the resolver at `ctx` returns has a cursor selected (an edge's

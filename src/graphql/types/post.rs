@@ -7,7 +7,7 @@ use entity::{post, tag, user};
 use super::user::author_of;
 use super::{CommentConnection, Tag, User};
 use crate::error::AppResult;
-use crate::graphql::connection::{connection, nodes_select, rows_to_fetch, Total};
+use crate::graphql::connection::{connection, rows_to_fetch, NodeSelection, Total};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::loaders::{CommentPageKey, CountKey, PostPageKey};
@@ -184,7 +184,7 @@ impl Post {
                 post_id: self.db_id,
                 after: after_key,
                 limit: fetch,
-                authors: nodes_select(ctx, "author"),
+                authors: NodeSelection::of(ctx).selects("author"),
             })
             .await?
             .unwrap_or_default();
@@ -210,11 +210,12 @@ connection!(
 /// What a page of posts reads in its own statement: the fields its nodes select of those
 /// it can.
 pub(crate) fn post_joins(ctx: &Context<'_>) -> PostJoins {
+    let nodes = NodeSelection::of(ctx);
     PostJoins {
-        author: nodes_select(ctx, "author"),
-        comment_count: nodes_select(ctx, "commentCount"),
-        like_count: nodes_select(ctx, "likeCount"),
-        tags: nodes_select(ctx, "tags"),
+        author: nodes.selects("author"),
+        comment_count: nodes.selects("commentCount"),
+        like_count: nodes.selects("likeCount"),
+        tags: nodes.selects("tags"),
     }
 }
 
