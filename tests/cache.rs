@@ -216,7 +216,7 @@ async fn the_entity_cache_spares_statements_and_metrics_count_it(backend: Backen
             .await;
     }
     // Authenticated: the response cache is not involved; rows and counts are. (Rows read by
-    // id: a page's authors, tags and counts come with the page's own statement.)
+    // id: a page's authors and comment and like counts come with the page's own statement.)
     let query = "query($p: ID!) { viewer { username } node(id: $p) { ... on Post { title \
                  commentCount likeCount tags { name } author { postCount } } } }";
     let count = || async {

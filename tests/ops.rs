@@ -113,8 +113,8 @@ async fn named(app: &TestApp, name: &str, query: &str) -> Gql {
     .await
 }
 
-// `postCount` goes through a DataLoader (authors, tags and counts of posts come with the
-// page's own statement), so batches are measured.
+// `postCount` goes through a DataLoader (a page's authors and comment and like counts come
+// with the page's own statement), so batches are measured.
 const FEED: &str =
     "query Feed { posts(first: 10) { totalCount nodes { title author { username postCount } } } }";
 

@@ -393,8 +393,8 @@ async fn one_request_is_one_trace_under_the_callers_span(backend: Backend) {
         let keys: u64 = attr(batch, "dataloader.keys").unwrap().parse().unwrap();
         assert!(keys >= 1, "{batch:#?}");
     }
-    // An author's post count comes through a loader (a page's authors, tags and counts
-    // come with its own statement).
+    // An author's post count comes through a loader (a page's authors and comment
+    // and like counts come with its own statement).
     assert!(loaders.contains("counts"), "{loaders:?}");
 
     // SQL statements: under execute, some within batches, timed within their parent.

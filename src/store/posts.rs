@@ -11,7 +11,7 @@ use sea_orm::{
 
 use super::keyset::{PostKey, PostOrderField, PostOrdering};
 use super::pages::{self, PerParent};
-use super::rows::{self, Joined, COMMENT_COUNT, LIKE_COUNT, TAG_IDS, TAG_NAMES};
+use super::rows::{self, Joined, COMMENT_COUNT, LIKE_COUNT};
 use super::sql::Sql;
 use super::visibility::Visibility;
 use super::{now, tags, users};
@@ -66,8 +66,6 @@ pub struct PostJoins {
     pub comment_count: bool,
     /// Each post's like count.
     pub like_count: bool,
-    /// Each post's tags (PostgreSQL only: arrays).
-    pub tags: bool,
 }
 
 /// The comment count of post `p`.
@@ -91,31 +89,7 @@ impl PostJoins {
         if self.like_count {
             select.push_str(&format!(", {LIKES_OF_P} AS {LIKE_COUNT}"));
         }
-        if self.tags {
-            // One lateral aggregate for both arrays; ordered as the tags loader orders.
-            select.push_str(&format!(", tg.{TAG_IDS}, tg.{TAG_NAMES}"));
-            from.push_str(&format!(
-                " LEFT JOIN LATERAL (SELECT array_agg(gt.id ORDER BY gt.name) AS {TAG_IDS}, \
-                 array_agg(gt.name ORDER BY gt.name) AS {TAG_NAMES} FROM post_tags gpt \
-                 JOIN tags gt ON gt.id = gpt.tag_id WHERE gpt.post_id = p.id) tg ON true"
-            ));
-        }
         (select, from)
-    }
-
-    /// These joins as `backend` can read them in a statement that is `windowed` (SQLite's
-    /// per-parent pages): tags need PostgreSQL's arrays and `LATERAL`; counts in a window
-    /// query would be computed for every candidate row, not only the page's. What is left
-    /// out comes from the loaders.
-    fn on(mut self, backend: DatabaseBackend, windowed: bool) -> Self {
-        if backend != DatabaseBackend::Postgres {
-            self.tags = false;
-            if windowed {
-                self.comment_count = false;
-                self.like_count = false;
-            }
-        }
-        self
     }
 }
 
@@ -239,7 +213,7 @@ fn escape_like(text: &str) -> String {
 }
 
 /// One page of `posts(filter:, orderBy:)`: up to `limit` rows after `after`, reading
-/// what of `joins` the backend can ([`PostJoins::on`]) with them.
+/// `joins` with them.
 pub async fn list_posts(
     db: &impl ConnectionTrait,
     visibility: Visibility,
@@ -249,9 +223,8 @@ pub async fn list_posts(
     limit: u64,
     joins: PostJoins,
 ) -> AppResult<Vec<Joined<post::Model>>> {
-    let backend = db.get_database_backend();
-    let mut sql = Sql::new(backend);
-    let (select, from) = joins.on(backend, false).select_from("posts p");
+    let mut sql = Sql::new(db.get_database_backend());
+    let (select, from) = joins.select_from("posts p");
     sql.push(&format!("SELECT {select} FROM {from} WHERE 1 = 1"));
     visibility.push_filter(&mut sql, "p");
     push_filter(&mut sql, filter);
@@ -296,7 +269,8 @@ pub async fn find_posts(
 }
 
 /// The first `limit` visible posts of each parent, newest first, after `after`, reading
-/// what of `joins` the backend can ([`PostJoins::on`]) with them.
+/// `joins` with them (counts on PostgreSQL only: SQLite's window query would count for
+/// every candidate row, not only the page's, so there they come from the counts loader).
 pub async fn post_pages(
     db: &impl ConnectionTrait,
     parent: PostParent,
@@ -304,12 +278,16 @@ pub async fn post_pages(
     visibility: Visibility,
     after: Option<&PostKey>,
     limit: u64,
-    joins: PostJoins,
+    mut joins: PostJoins,
 ) -> AppResult<HashMap<i64, Vec<Joined<post::Model>>>> {
     let ordering = PostOrdering::default();
     let (from, parent_col) = parent.sql_source();
     let backend = db.get_database_backend();
-    let (select, from) = joins.on(backend, true).select_from(from);
+    if backend != DatabaseBackend::Postgres {
+        joins.comment_count = false;
+        joins.like_count = false;
+    }
+    let (select, from) = joins.select_from(from);
     let statement = PerParent {
         select: &select,
         from: &from,

@@ -101,10 +101,6 @@ const AUTHOR_ID: &str = "u_id";
 pub const COMMENT_COUNT: &str = "gh_comment_count";
 /// The column of a post's like count, when its page selects `likeCount`.
 pub const LIKE_COUNT: &str = "gh_like_count";
-/// The column of a post's tag ids (an array, by tag name), when its page selects `tags`.
-pub const TAG_IDS: &str = "gh_tag_ids";
-/// The column of a post's tag names (an array, in the order of [`TAG_IDS`]).
-pub const TAG_NAMES: &str = "gh_tag_names";
 
 /// The position of the column called `name` in `row`'s statement (without allocating on
 /// PostgreSQL).
@@ -117,8 +113,7 @@ fn column_index(row: &QueryResult, name: &str) -> Option<usize> {
 
 /// A post or comment with what the statement that read it also read of its fields: its
 /// author (the author's columns, named `u_<field>`, right after the row's own) and, for
-/// posts, its comment and like counts ([`COMMENT_COUNT`], [`LIKE_COUNT`]) and its tags
-/// ([`TAG_IDS`], [`TAG_NAMES`]; PostgreSQL arrays, so PostgreSQL only). A page that
+/// posts, its comment and like counts ([`COMMENT_COUNT`], [`LIKE_COUNT`]). A page that
 /// selects those fields reads them in its own statement rather than one more per level.
 #[derive(Clone, Debug)]
 pub struct Joined<M> {
@@ -130,8 +125,6 @@ pub struct Joined<M> {
     pub comment_count: Option<i64>,
     /// Its like count, if the statement read it.
     pub like_count: Option<i64>,
-    /// Its tags by name, if the statement read them.
-    pub tags: Option<Vec<tag::Model>>,
 }
 
 impl<M> From<M> for Joined<M> {
@@ -141,7 +134,6 @@ impl<M> From<M> for Joined<M> {
             author: None,
             comment_count: None,
             like_count: None,
-            tags: None,
         }
     }
 }
@@ -154,7 +146,6 @@ pub struct JoinedPlan {
     author: Option<Decoding>,
     comment_count: Option<usize>,
     like_count: Option<usize>,
-    tags: Option<(usize, usize)>,
 }
 
 impl<M: Positional> FromRows for Joined<M> {
@@ -168,7 +159,6 @@ impl<M: Positional> FromRows for Joined<M> {
             author,
             comment_count: column_index(row, COMMENT_COUNT),
             like_count: column_index(row, LIKE_COUNT),
-            tags: column_index(row, TAG_IDS).zip(column_index(row, TAG_NAMES)),
         }
     }
 
@@ -179,23 +169,8 @@ impl<M: Positional> FromRows for Joined<M> {
             author: plan.author.map(|author| author.decode(row)).transpose()?,
             comment_count: count(plan.comment_count)?,
             like_count: count(plan.like_count)?,
-            tags: plan.tags.map(|at| tags(row, at)).transpose()?,
         })
     }
-}
-
-/// The tags in the array columns at `(ids, names)`; a post without tags has NULL arrays.
-fn tags(row: &QueryResult, (ids, names): (usize, usize)) -> AppResult<Vec<tag::Model>> {
-    let pg = row
-        .try_as_pg_row()
-        .ok_or_else(|| anyhow::anyhow!("tag arrays are read on PostgreSQL only"))?;
-    let ids: Vec<i64> = array(pg, ids)?;
-    let names: Vec<String> = array(pg, names)?;
-    Ok(ids
-        .into_iter()
-        .zip(names)
-        .map(|(id, name)| tag::Model { id, name })
-        .collect())
 }
 
 /// Every row of `statement` as `M`.
@@ -220,15 +195,6 @@ pub async fn one<M: FromRows>(
         Some(row) => M::decode(M::plan(&row, 0), &row).map(Some),
         None => Ok(None),
     }
-}
-
-/// The array at `at`, empty when NULL.
-fn array<T>(row: &PgRow, at: usize) -> AppResult<Vec<T>>
-where
-    Vec<T>: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
-{
-    let array: Option<Vec<T>> = row.try_get(at).map_err(anyhow::Error::new)?;
-    Ok(array.unwrap_or_default())
 }
 
 /// The value at `*at`, moving `at` to the next column.

@@ -1,6 +1,6 @@
 //! DataLoaders: every relation and aggregate resolves through one of these, so sibling
 //! fields collapse into one statement per level (no N+1). One exception saves a level: a
-//! page whose nodes select `author`, `commentCount`, `likeCount` or `tags` reads them in the page's
+//! page whose nodes select `author`, `commentCount` or `likeCount` reads them in the page's
 //! own statement ([`crate::store::rows::Joined`]), and those nodes skip the loaders.
 //!
 //! Loaders are built per request (or per WebSocket connection) because what a caller may

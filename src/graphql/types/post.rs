@@ -2,7 +2,7 @@
 
 use async_graphql::{ComplexObject, Context, Enum, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use entity::{post, tag, user};
+use entity::{post, user};
 
 use super::user::author_of;
 use super::{CommentConnection, Tag, User};
@@ -41,9 +41,6 @@ pub struct Post {
     /// The like count, when the statement that read the post read it.
     #[graphql(skip)]
     pub(crate) joined_like_count: Option<i64>,
-    /// The tags, when the statement that read the post read them.
-    #[graphql(skip)]
-    pub(crate) joined_tags: Option<Vec<tag::Model>>,
     /// The title (1 to 200 characters).
     pub title: String,
     /// The text (1 to 50,000 characters).
@@ -71,7 +68,6 @@ impl From<Joined<post::Model>> for Post {
             author,
             comment_count,
             like_count,
-            tags,
         }: Joined<post::Model>,
     ) -> Self {
         Self {
@@ -80,7 +76,6 @@ impl From<Joined<post::Model>> for Post {
             joined_author: author,
             joined_comment_count: comment_count,
             joined_like_count: like_count,
-            joined_tags: tags,
             title: m.title,
             body: m.body,
             status: if m.published_at.is_some() {
@@ -117,9 +112,6 @@ impl Post {
 
     /// The post's tags, by name.
     async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Tag>> {
-        if let Some(tags) = &self.joined_tags {
-            return Ok(tags.iter().cloned().map(Tag::from).collect());
-        }
         let tags = ctx.loaders()?.tags_by_post.load_one(self.db_id).await?;
         Ok(tags
             .unwrap_or_default()
@@ -215,7 +207,6 @@ pub(crate) fn post_joins(ctx: &Context<'_>) -> PostJoins {
         author: nodes.selects("author"),
         comment_count: nodes.selects("commentCount"),
         like_count: nodes.selects("likeCount"),
-        tags: nodes.selects("tags"),
     }
 }
 
