@@ -5,8 +5,9 @@
 //! about a tenth of a `deep` request's instructions, for a decoding whose shape never
 //! changes. The models read in bulk are decoded here by position instead, once the
 //! statement's column names have been checked against the model's fields — per statement,
-//! not per row. A statement whose last columns are not the model's fields in order, and
-//! every SQLite row, decode by name as before: a reordered `SELECT` is slower, never wrong.
+//! not per row. A statement whose columns are not the model's fields in order where they
+//! are expected, and every SQLite row, decode by name as before: a reordered `SELECT` is
+//! slower, never wrong.
 
 use entity::{comment, post, tag, user};
 use sea_orm::sqlx::postgres::{PgRow, Postgres};
@@ -69,7 +70,8 @@ impl Decoding {
     }
 }
 
-/// What a statement's rows decode into: a model, or a model with its author.
+/// What a statement's rows decode into: a model, or a model with what its page read with
+/// it ([`Joined`]).
 pub trait FromRows: Sized {
     /// How every row of a statement decodes, learnt from its first row.
     type Plan: Copy;
