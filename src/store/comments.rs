@@ -38,12 +38,10 @@ pub async fn comment_pages(
     limit: u64,
     authors: bool,
 ) -> AppResult<HashMap<i64, Vec<Joined<comment::Model>>>> {
-    let (select, from) = if authors {
-        let (columns, join) = users::author_join("c");
-        (format!("c.*, {columns}"), format!("comments c{join}"))
-    } else {
-        ("c.*".to_owned(), "comments c".to_owned())
-    };
+    let (mut select, mut from) = ("c.*".to_owned(), "comments c".to_owned());
+    if authors {
+        users::join_author("c", &mut select, &mut from);
+    }
     let statement = PerParent {
         select: &select,
         from: &from,

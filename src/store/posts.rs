@@ -78,10 +78,7 @@ impl PostJoins {
     fn select_from(self, from: &str) -> (String, String) {
         let (mut select, mut from) = ("p.*".to_owned(), from.to_owned());
         if self.author {
-            let (columns, join) = users::author_join("p");
-            select.push_str(", ");
-            select.push_str(columns);
-            from.push_str(&join);
+            users::join_author("p", &mut select, &mut from);
         }
         if self.comment_count {
             select.push_str(&format!(", {COMMENTS_OF_P} AS {COMMENT_COUNT}"));

@@ -22,11 +22,11 @@ pub const ROLE_ADMIN: &str = "admin";
 const SHOWN_COLUMNS: &str = "SELECT u.id, u.username, u.email, u.display_name, u.bio, \
      '' AS password_hash, u.role, u.created_at FROM users u WHERE ";
 
-/// A post's or comment's author joined into the statement that reads it: the columns to
-/// select and the join (`users u` on `<alias>.author_id`). The columns are the model's
-/// fields in order, each named `u_<field>` ([`rows::Joined`] decodes them), the password
-/// hash left out as in [`SHOWN_COLUMNS`].
-pub fn author_join(alias: &str) -> (&'static str, String) {
+/// Adds the author of rows `<alias>` to a statement's select list and `FROM` clause: the
+/// join `users u` on `<alias>.author_id`, and the model's fields in order, each named
+/// `u_<field>` ([`rows::Joined`] decodes them), the password hash left out as in
+/// [`SHOWN_COLUMNS`].
+pub fn join_author(alias: &str, select: &mut String, from: &mut String) {
     static COLUMNS: LazyLock<String> = LazyLock::new(|| {
         <user::Model as Positional>::COLUMNS
             .iter()
@@ -37,10 +37,9 @@ pub fn author_join(alias: &str) -> (&'static str, String) {
             .collect::<Vec<_>>()
             .join(", ")
     });
-    (
-        COLUMNS.as_str(),
-        format!(" JOIN users u ON u.id = {alias}.author_id"),
-    )
+    select.push_str(", ");
+    select.push_str(&COLUMNS);
+    from.push_str(&format!(" JOIN users u ON u.id = {alias}.author_id"));
 }
 
 /// Users by id, without their password hashes.
