@@ -18,6 +18,12 @@ ARG DEBIAN_RELEASE=bookworm
 ############################################################################################
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
 WORKDIR /build
+# make: jemalloc (the binary's allocator) is built from C with its own configure + make;
+# the slim image has gcc but not make. Unpinned for the reason given in the runtime stage.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends make \
+ && rm -rf /var/lib/apt/lists/*
 ENV CARGO_TERM_COLOR=never \
     CARGO_INCREMENTAL=0
 
