@@ -571,7 +571,9 @@ def render(results: dict, meta: dict) -> str:
                  "visibility check). PostGraphile reads use the connection-filter plugin "
                  "(`publishedAt: {isNull: false}`) to match Gatehouse's anonymous visibility rule. "
                  "Both pools hold 16 connections over plain TCP (`sslmode=disable`; sqlx would otherwise "
-                 "negotiate TLS on loopback and node-postgres would not). "
+                 "negotiate TLS on loopback and node-postgres would not). The ceiling answers a "
+                 "70-byte body through the same wrk Lua script, its response check included, as "
+                 "every other row. "
                  + ("PostGraphile runs with `pgOrderByNullsLast` so its `PUBLISHED_AT_DESC` matches "
                     "the contract's order (drafts last) and can use the `published_at DESC NULLS "
                     "LAST` index. " if meta.get("peer_nulls_last", True) else
