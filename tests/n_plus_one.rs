@@ -186,15 +186,17 @@ async fn run_counted(app: &TestApp, query: &str) -> (u64, serde_json::Value) {
     (app.statements() - before, data)
 }
 
-/// The username of each post's author as the users loader gives it (a post read by id
-/// through `nodes` does not come with its author).
-async fn authors_by_loader(app: &TestApp, ids: &[serde_json::Value]) -> Vec<serde_json::Value> {
-    let res = app
-        .graphql(
-            "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Post { author { username } } } }",
-            json!({ "ids": ids }),
-        )
-        .await;
+/// The username of the author of each post or comment (`kind`) as the users loader gives
+/// it (a row read by id through `nodes` does not come with its author).
+async fn authors_by_loader(
+    app: &TestApp,
+    kind: &str,
+    ids: &[serde_json::Value],
+) -> Vec<serde_json::Value> {
+    let query = format!(
+        "query($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on {kind} {{ author {{ username }} }} }} }}"
+    );
+    let res = app.graphql(&query, json!({ "ids": ids })).await;
     let nodes = res.data()["nodes"].as_array().unwrap().clone();
     nodes
         .iter()
@@ -268,7 +270,11 @@ async fn a_page_reads_its_authors_and_counts_in_its_own_statement(backend: Backe
         .iter()
         .map(|n| n["author"]["username"].clone())
         .collect();
-    assert_eq!(joined, authors_by_loader(&app, &ids).await, "{backend:?}");
+    assert_eq!(
+        joined,
+        authors_by_loader(&app, "Post", &ids).await,
+        "{backend:?}"
+    );
     assert_eq!(
         joined
             .iter()
@@ -291,18 +297,7 @@ async fn a_page_reads_its_authors_and_counts_in_its_own_statement(backend: Backe
             .map(|c| c["author"]["username"].clone())
             .collect();
         let ids: Vec<_> = comments.iter().map(|c| c["id"].clone()).collect();
-        let res = app
-            .graphql(
-                "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Comment { author { username } } } }",
-                json!({ "ids": ids }),
-            )
-            .await;
-        let by_loader: Vec<_> = res.data()["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n["author"]["username"].clone())
-            .collect();
+        let by_loader = authors_by_loader(&app, "Comment", &ids).await;
         assert_eq!(joined, by_loader, "{backend:?}");
         assert_eq!(
             joined

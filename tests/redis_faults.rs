@@ -290,8 +290,8 @@ async fn the_server_survives_redis_going_away_and_coming_back() {
 }
 
 /// An anonymous read the response cache may answer; its authors' post counts read through
-/// the entity cache (a page's authors and
-/// comment and like counts come with its own statement).
+/// the entity cache (a page's authors and comment and like counts come with its own
+/// statement).
 const ANONYMOUS: &str = "{ posts(first: 10) { totalCount nodes { title author { postCount } } } }";
 
 /// Caching works through Redis: a repeated anonymous query is a hit, and the response

@@ -97,7 +97,8 @@ impl<M: Positional> FromRows for M {
 
 /// The prefix of the author's columns in a statement that joins them ([`Joined`]).
 pub const AUTHOR_PREFIX: &str = "u_";
-/// The author's id column in such a statement: its presence says the author was joined.
+/// The author's id column in such a statement: its presence says the author was joined,
+/// and the author's columns start there.
 const AUTHOR_ID: &str = "u_id";
 /// The column of a post's comment count, when its page selects `commentCount`.
 pub const COMMENT_COUNT: &str = "gh_comment_count";
@@ -114,7 +115,7 @@ fn column_index(row: &QueryResult, name: &str) -> Option<usize> {
 }
 
 /// A post or comment with what the statement that read it also read of its fields: its
-/// author (the author's columns, named `u_<field>`, right after the row's own) and, for
+/// author (the author's columns, named `u_<field>`, in the model's order) and, for
 /// posts, its comment and like counts ([`COMMENT_COUNT`], [`LIKE_COUNT`]). A page that
 /// selects those fields reads them in its own statement rather than one more per level.
 #[derive(Clone, Debug)]
@@ -155,7 +156,7 @@ impl<M: Positional> FromRows for Joined<M> {
 
     fn plan(row: &QueryResult, first: usize) -> JoinedPlan {
         let author = column_index(row, AUTHOR_ID)
-            .map(|_| Decoding::at::<user::Model>(row, first + M::COLUMNS.len(), AUTHOR_PREFIX));
+            .map(|at| Decoding::at::<user::Model>(row, at, AUTHOR_PREFIX));
         JoinedPlan {
             own: Decoding::at::<M>(row, first, ""),
             author,

@@ -17,26 +17,29 @@ pub const ROLE_USER: &str = "user";
 /// `users.role` of an administrator.
 pub const ROLE_ADMIN: &str = "admin";
 
-/// The columns of a user read for display: the password hash left out (as an empty
-/// string), so reads never carry it; only login reads it ([`find_by_login`]).
-const SHOWN_COLUMNS: &str = "SELECT u.id, u.username, u.email, u.display_name, u.bio, \
-     '' AS password_hash, u.role, u.created_at FROM users u WHERE ";
+/// The columns of users `u` read for display, each named `<prefix><field>` in the model's
+/// field order: the password hash left out (as an empty string), so reads never carry it;
+/// only login reads it ([`find_by_login`]).
+fn shown_columns(prefix: &str) -> String {
+    <user::Model as Positional>::COLUMNS
+        .iter()
+        .map(|field| match *field {
+            "password_hash" => format!("'' AS {prefix}{field}"),
+            _ => format!("u.{field} AS {prefix}{field}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `SELECT` of users `u` for display, up to its `WHERE`.
+static SELECT_SHOWN: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {} FROM users u WHERE ", shown_columns("")));
 
 /// Adds the author of rows `<alias>` to a statement's select list and `FROM` clause: the
-/// join `users u` on `<alias>.author_id`, and the model's fields in order, each named
-/// `u_<field>` ([`rows::Joined`] decodes them), the password hash left out as in
-/// [`SHOWN_COLUMNS`].
+/// join `users u` on `<alias>.author_id`, and the author's [`shown_columns`] named
+/// `u_<field>` ([`rows::Joined`] decodes them).
 pub fn join_author(alias: &str, select: &mut String, from: &mut String) {
-    static COLUMNS: LazyLock<String> = LazyLock::new(|| {
-        <user::Model as Positional>::COLUMNS
-            .iter()
-            .map(|field| match *field {
-                "password_hash" => format!("'' AS {AUTHOR_PREFIX}{field}"),
-                _ => format!("u.{field} AS {AUTHOR_PREFIX}{field}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    });
+    static COLUMNS: LazyLock<String> = LazyLock::new(|| shown_columns(AUTHOR_PREFIX));
     select.push_str(", ");
     select.push_str(&COLUMNS);
     from.push_str(&format!(" JOIN users u ON u.id = {alias}.author_id"));
@@ -45,7 +48,7 @@ pub fn join_author(alias: &str, select: &mut String, from: &mut String) {
 /// Users by id, without their password hashes.
 pub async fn find_users(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<user::Model>> {
     let mut sql = Sql::new(db.get_database_backend());
-    sql.push(SHOWN_COLUMNS)
+    sql.push(&SELECT_SHOWN)
         .push("u.id IN ")
         .bind_list(ids.iter().copied());
     rows::all(db, sql.build()).await
@@ -57,7 +60,7 @@ pub async fn find_by_username(
     username: &str,
 ) -> AppResult<Option<user::Model>> {
     let mut sql = Sql::new(db.get_database_backend());
-    sql.push(SHOWN_COLUMNS).push("u.username = ").bind(username);
+    sql.push(&SELECT_SHOWN).push("u.username = ").bind(username);
     rows::one(db, sql.build()).await
 }
 
