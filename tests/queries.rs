@@ -1000,7 +1000,59 @@ async fn a_document_sent_again_answers_for_its_own_variables_and_operation(backe
     assert_eq!(answer.data()["posts"], json!({ "totalCount": 1 }));
 }
 
+/// A variable the request leaves out takes the operation's default, in `@include`/`@skip`
+/// and in arguments alike: over POST, GET and WebSocket (graphql-transport-ws).
+async fn omitted_variables_take_their_declared_defaults(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (token, _) = app.register("ada").await;
+    for title in ["one", "two", "three"] {
+        app.create_post(&token, title, true, &[]).await;
+    }
+    let query = "query Q($yes: Boolean = true, $no: Boolean = false, $n: Int = 2) {
+                   posts(first: $n) {
+                     nodes { title @include(if: $yes) body @skip(if: $yes) }
+                     totalCount @skip(if: $no)
+                     pageInfo @include(if: $no) { hasNextPage }
+                   } }";
+    let expected = json!({ "posts": {
+        "nodes": [{ "title": "three" }, { "title": "two" }],
+        "totalCount": 3,
+    } });
+    let posted = app.graphql(query, json!({})).await;
+    assert_eq!(posted.data(), &expected);
+    // Sent values still win over the defaults.
+    let sent = app
+        .graphql(query, json!({ "yes": false, "no": true, "n": 1 }))
+        .await;
+    assert_eq!(
+        sent.data(),
+        &json!({ "posts": { "nodes": [{ "body": "Body of three" }], "pageInfo": { "hasNextPage": true } } })
+    );
+    let got = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", query)])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(common::TestApp::read(got).await.data(), &expected);
+    let mut socket = common::ws::connect_to(app.port).await;
+    common::ws::init(&mut socket, None).await;
+    common::ws::send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": query } }),
+    )
+    .await;
+    let message = common::ws::next(&mut socket).await.unwrap();
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(message["payload"]["data"], expected, "{message}");
+}
+
 backend_tests!(
+    omitted_variables_take_their_declared_defaults,
     a_document_sent_again_answers_for_its_own_variables_and_operation,
     response_fields_come_in_the_order_they_were_requested,
     node_fetches_a_user_a_post_a_comment_and_a_tag_by_global_id,

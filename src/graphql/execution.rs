@@ -19,7 +19,7 @@ use async_graphql::{Request, Response, SchemaEnv};
 use futures_util::FutureExt as _;
 
 use super::context::RequestInfo;
-use super::{error_codes, introspection, schema_builder, spans, AppSchema};
+use super::{error_codes, introspection, operation, schema_builder, spans, AppSchema};
 use crate::limits::analysis::RECURSION_LIMIT;
 use crate::limits::guard::Guard;
 use crate::services::Services;
@@ -60,6 +60,7 @@ impl Schemas {
         // The guard enforces depth and cost with its own analysis (see `limits::analysis`);
         // async-graphql's recursion limit still bounds the validator.
         let mut full = configured()
+            .extension(operation::DefaultVariables)
             .extension(error_codes::ErrorCodes)
             .extension(guard.clone());
         if refuse_introspection {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
+    ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
 };
 use async_graphql::{Name, Positioned, Value};
 
@@ -26,17 +26,11 @@ pub struct FieldOrder {
 impl FieldOrder {
     /// The order of `operation`'s response (by name, or the only one) in `document`.
     pub fn of(document: &ExecutableDocument, operation: Option<&str>) -> Option<Self> {
-        let set = match (&document.operations, operation) {
-            (DocumentOperations::Single(op), _) => &op.node.selection_set.node,
-            (DocumentOperations::Multiple(ops), Some(name)) => {
-                &ops.get(name)?.node.selection_set.node
-            }
-            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-                &ops.values().next()?.node.selection_set.node
-            }
-            _ => return None,
-        };
-        Some(plan(&[set], &document.fragments))
+        let (operation, _) = super::operation::pick(document, operation).ok()?;
+        Some(plan(
+            &[&operation.node.selection_set.node],
+            &document.fragments,
+        ))
     }
 
     /// Puts every object of `data` in this order.

@@ -10,6 +10,7 @@ pub mod inputs;
 pub mod introspection;
 pub mod loaders;
 pub mod mutation;
+pub mod operation;
 pub mod persisted;
 pub mod query;
 pub mod spans;

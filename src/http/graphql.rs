@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use futures_util::FutureExt as _;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response as HttpResponse;
@@ -27,6 +27,7 @@ use crate::error::{coded_error, Code};
 use crate::graphql::context::{BudgetSlot, RequestInfo};
 use crate::graphql::loaders::gate::Tracked;
 use crate::graphql::loaders::{Gate, Loaders};
+use crate::graphql::operation;
 use crate::limits::guard;
 use crate::telemetry;
 
@@ -389,37 +390,19 @@ fn select_operation(
         span.record("otel.status_code", "error");
         return Ok(None);
     }
-    let Ok(document) = request.parsed_query() else {
+    // Out of the request while its document is borrowed (`parsed_query` takes it whole).
+    let mut variables = std::mem::take(&mut request.variables);
+    let picked = match request.parsed_query() {
+        Ok(document) => operation::pick(document, name.as_deref()).map(|(operation, implied)| {
+            operation::fill_default_variables(&operation.node, &mut variables);
+            Some((operation.node.ty, implied.map(ToString::to_string)))
+        }),
+        Err(_) => Ok(None),
+    };
+    request.variables = variables;
+    let Some((kind, implied_name)) = picked? else {
         return Ok(None);
     };
-    let mut implied_name = None;
-    let operation = match (&document.operations, name) {
-        (DocumentOperations::Single(operation), None) => operation,
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            match operations.iter().next() {
-                Some((name, operation)) => {
-                    implied_name = Some(name.to_string());
-                    operation
-                }
-                None => return Ok(None),
-            }
-        }
-        (DocumentOperations::Multiple(_), None) => {
-            return Err(
-                "the document has several operations; name one with `operationName`".to_owned(),
-            )
-        }
-        (DocumentOperations::Single(_), Some(name)) => {
-            return Err(format!("unknown operation named \"{name}\""))
-        }
-        (DocumentOperations::Multiple(operations), Some(name)) => {
-            match operations.get(name.as_str()) {
-                Some(operation) => operation,
-                None => return Err(format!("unknown operation named \"{name}\"")),
-            }
-        }
-    };
-    let kind = operation.node.ty;
     // The one named operation of a document names the request (for metrics and logs).
     if implied_name.is_some() {
         request.operation_name = implied_name;
