@@ -52,7 +52,7 @@ async fn load_fixture(app: &TestApp) {
             username: Set(format!("author{i}")),
             email: Set(format!("author{i}@example.org")),
             display_name: Set(format!("Author {i}")),
-            bio: Set(None),
+            bio: Set((i % 2 == 1).then(|| format!("Bio of author {i}"))),
             password_hash: Set("x".into()),
             role: Set("user".into()),
             created_at: Set(now),
@@ -343,8 +343,86 @@ async fn a_page_reads_its_authors_and_counts_in_its_own_statement(backend: Backe
     }
 }
 
+/// Every object of `value` that has a `username`, wherever it is.
+fn users_in(
+    value: &serde_json::Value,
+    found: &mut Vec<serde_json::Map<String, serde_json::Value>>,
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.contains_key("username") {
+                found.push(map.clone());
+            }
+            map.values().for_each(|v| users_in(v, found));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| users_in(v, found)),
+        _ => {}
+    }
+}
+
+async fn a_page_joins_the_author_columns_its_selection_shows(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &[NO_RESPONSE_CACHE, NO_ENTITY_CACHE]).await else {
+        return;
+    };
+    load_fixture(&app).await;
+    const DETAILS: [&str; 3] = ["displayName", "bio", "createdAt"];
+    // Each author as `user(username:)` reads it (the users loader's full row).
+    let mut expected = std::collections::HashMap::new();
+    for i in 0..6 {
+        let res = app
+            .graphql(
+                "query($u: String!) { user(username: $u) { username displayName bio createdAt } }",
+                json!({ "u": format!("author{i}") }),
+            )
+            .await;
+        let user = res.data()["user"].clone();
+        expected.insert(user["username"].as_str().unwrap().to_owned(), user);
+    }
+    // A page joins only the username of authors that select nothing more: the same
+    // statements, right values. Every other shape reads the details, in the same number of
+    // statements: directly, through `edges`, a fragment, an inline fragment, one of two
+    // aliases of `author`, a directive, on a user's page and on comments.
+    let name_only = "{ posts(first: 12) { nodes { author { username } } } }";
+    let (name_statements, data) = run_counted(&app, name_only).await;
+    let mut users = Vec::new();
+    users_in(&data, &mut users);
+    assert_eq!(users.len(), 12, "{backend:?}: {data}");
+    let all = "username displayName bio createdAt";
+    let queries = [
+        format!("{{ posts(first: 12) {{ nodes {{ author {{ {all} }} }} }} }}"),
+        format!("{{ posts(first: 12) {{ edges {{ node {{ author {{ ...U }} }} }} }} }} fragment U on User {{ {all} }}"),
+        "{ posts(first: 12) { nodes { author { username ... on User { displayName bio createdAt } } } } }".to_owned(),
+        "{ posts(first: 12) { nodes { a: author { username } b: author { username createdAt bio displayName } } } }".to_owned(),
+        "{ posts(first: 12) { nodes { author { username displayName @include(if: true) bio createdAt @skip(if: false) } } } }".to_owned(),
+        format!("{{ user(username: \"author2\") {{ posts(first: 5) {{ nodes {{ author {{ {all} }} }} }} }} }}"),
+        format!("{{ posts(first: 4) {{ nodes {{ comments(first: 6) {{ nodes {{ author {{ {all} }} }} }} }} }} }}"),
+    ];
+    for query in &queries {
+        let (statements, data) = run_counted(&app, query).await;
+        if !query.contains("user(username") && !query.contains("comments") {
+            assert_eq!(statements, name_statements, "{backend:?}: {query}");
+        }
+        let mut users = Vec::new();
+        users_in(&data, &mut users);
+        let with_details: Vec<_> = users
+            .iter()
+            .filter(|u| DETAILS.iter().all(|field| u.contains_key(*field)))
+            .collect();
+        assert!(with_details.len() >= 5, "{backend:?}: {query}: {data}");
+        for user in with_details {
+            let want = &expected[user["username"].as_str().unwrap()];
+            for field in DETAILS {
+                assert_eq!(user[field], want[field], "{backend:?}: {query}: {field}");
+            }
+        }
+    }
+    // Some authors have a bio: the check above compared real values, not nulls.
+    assert!(expected.values().any(|u| u["bio"].is_string()));
+}
+
 backend_tests!(
     feed_statement_count_does_not_grow_with_the_page,
     deep_statement_count_does_not_grow_with_the_page,
     a_page_reads_its_authors_and_counts_in_its_own_statement,
+    a_page_joins_the_author_columns_its_selection_shows,
 );

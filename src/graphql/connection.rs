@@ -69,7 +69,9 @@ impl Total {
 }
 
 /// What the page a resolver returns selects of its nodes (under `nodes` or `edges.node`,
-/// fragments included): the page's statement then reads those fields too, where it can.
+/// fragments included), or through [`NodeSelection::field`] of the nodes' fields: the
+/// page's statement then reads those fields too, where it can. It may say a field is
+/// selected when a directive skips it, never the reverse.
 pub struct NodeSelection<'a> {
     nodes: Lookahead<'a>,
     edge_nodes: Lookahead<'a>,
@@ -85,9 +87,22 @@ impl<'a> NodeSelection<'a> {
         }
     }
 
+    /// What the nodes select under their `field` (all fields so named, aliased or not).
+    pub fn field(&self, field: &str) -> Self {
+        Self {
+            nodes: self.nodes.field(field),
+            edge_nodes: self.edge_nodes.field(field),
+        }
+    }
+
+    /// Whether anything is selected here.
+    pub fn exists(&self) -> bool {
+        self.nodes.exists() || self.edge_nodes.exists()
+    }
+
     /// Whether the nodes select `field`.
     pub fn selects(&self, field: &str) -> bool {
-        self.nodes.field(field).exists() || self.edge_nodes.field(field).exists()
+        self.field(field).exists()
     }
 }
 

@@ -6,11 +6,12 @@ use entity::comment;
 use sea_orm::{ConnectionTrait, EntityTrait};
 
 use super::keyset::CommentKey;
+use super::now;
 use super::pages::{self, PerParent};
 use super::rows::{self, Joined};
 use super::sql::Sql;
+use super::users::{self, AuthorColumns};
 use super::visibility::Visibility;
-use super::{now, users};
 use crate::error::{AppError, AppResult};
 
 const ORDER: &str = "c.created_at DESC, c.id DESC";
@@ -29,18 +30,18 @@ pub async fn find_comments(
 }
 
 /// The first `limit` comments of each post, newest first, after `after`, with their
-/// authors when `authors`. The posts themselves were already checked for visibility by
+/// authors' `authors` columns when set. The posts themselves were already checked for visibility by
 /// whoever holds them.
 pub async fn comment_pages(
     db: &impl ConnectionTrait,
     post_ids: &[i64],
     after: Option<&CommentKey>,
     limit: u64,
-    authors: bool,
+    authors: Option<AuthorColumns>,
 ) -> AppResult<HashMap<i64, Vec<Joined<comment::Model>>>> {
     let (mut select, mut from) = ("c.*".to_owned(), "comments c".to_owned());
-    if authors {
-        users::join_author("c", &mut select, &mut from);
+    if let Some(columns) = authors {
+        users::join_author("c", columns, &mut select, &mut from);
     }
     let statement = PerParent {
         select: &select,

@@ -13,8 +13,9 @@ use super::keyset::{PostKey, PostOrderField, PostOrdering};
 use super::pages::{self, PerParent};
 use super::rows::{self, Joined, COMMENT_COUNT, LIKE_COUNT};
 use super::sql::Sql;
+use super::users::{self, AuthorColumns};
 use super::visibility::Visibility;
-use super::{now, tags, users};
+use super::{now, tags};
 use crate::error::{AppError, AppResult};
 
 /// `posts.status` values.
@@ -60,8 +61,8 @@ impl PostParent {
 /// them): rows decode as [`Joined`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PostJoins {
-    /// Each post's author.
-    pub author: bool,
+    /// Each post's author, these of its columns.
+    pub author: Option<AuthorColumns>,
     /// Each post's comment count.
     pub comment_count: bool,
     /// Each post's like count.
@@ -77,8 +78,8 @@ impl PostJoins {
     /// The select list and `FROM` clause that read posts `p` from `from` with these joins.
     fn select_from(self, from: &str) -> (String, String) {
         let (mut select, mut from) = ("p.*".to_owned(), from.to_owned());
-        if self.author {
-            users::join_author("p", &mut select, &mut from);
+        if let Some(columns) = self.author {
+            users::join_author("p", columns, &mut select, &mut from);
         }
         if self.comment_count {
             select.push_str(&format!(", {COMMENTS_OF_P} AS {COMMENT_COUNT}"));

@@ -14,6 +14,7 @@ use sea_orm::sqlx::postgres::{PgRow, Postgres};
 use sea_orm::sqlx::{self, Column as _, Row as _};
 use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult, Statement};
 
+use super::users::{Shown, UserDetails, UserName};
 use crate::error::{AppError, AppResult};
 
 /// A model that decodes from its columns by position.
@@ -98,8 +99,10 @@ impl<M: Positional> FromRows for M {
 /// The prefix of the author's columns in a statement that joins them ([`Joined`]).
 pub const AUTHOR_PREFIX: &str = "u_";
 /// The author's id column in such a statement: its presence says the author was joined,
-/// and the author's columns start there.
+/// and the author's [`UserName`] columns start there.
 const AUTHOR_ID: &str = "u_id";
+/// Where the author's [`UserDetails`] columns start, when the statement joined them.
+const AUTHOR_DETAILS: &str = "u_display_name";
 /// The column of a post's comment count, when its page selects `commentCount`.
 pub const COMMENT_COUNT: &str = "gh_comment_count";
 /// The column of a post's like count, when its page selects `likeCount`.
@@ -115,7 +118,7 @@ fn column_index(row: &QueryResult, name: &str) -> Option<usize> {
 }
 
 /// A post or comment with what the statement that read it also read of its fields: its
-/// author (the author's columns, named `u_<field>`, in the model's order) and, for
+/// author (the author's columns, named `u_<field>`, in [`Shown`]'s order) and, for
 /// posts, its comment and like counts ([`COMMENT_COUNT`], [`LIKE_COUNT`]). A page that
 /// selects those fields reads them in its own statement rather than one more per level.
 #[derive(Clone, Debug)]
@@ -123,7 +126,7 @@ pub struct Joined<M> {
     /// The row itself.
     pub row: M,
     /// Its author, if the statement joined it.
-    pub author: Option<user::Model>,
+    pub author: Option<Shown>,
     /// Its comment count, if the statement read it.
     pub comment_count: Option<i64>,
     /// Its like count, if the statement read it.
@@ -141,12 +144,13 @@ impl<M> From<M> for Joined<M> {
     }
 }
 
-/// How a statement's rows decode into [`Joined`]: the row, the author if joined, and the
-/// positions of the counts if read.
+/// How a statement's rows decode into [`Joined`]: the row, the author (and its details)
+/// if joined, and the positions of the counts if read.
 #[derive(Clone, Copy, Debug)]
 pub struct JoinedPlan {
     own: Decoding,
     author: Option<Decoding>,
+    author_details: Option<Decoding>,
     comment_count: Option<usize>,
     like_count: Option<usize>,
 }
@@ -155,11 +159,14 @@ impl<M: Positional> FromRows for Joined<M> {
     type Plan = JoinedPlan;
 
     fn plan(row: &QueryResult, first: usize) -> JoinedPlan {
-        let author = column_index(row, AUTHOR_ID)
-            .map(|at| Decoding::at::<user::Model>(row, at, AUTHOR_PREFIX));
+        let author =
+            column_index(row, AUTHOR_ID).map(|at| Decoding::at::<UserName>(row, at, AUTHOR_PREFIX));
+        let author_details = column_index(row, AUTHOR_DETAILS)
+            .map(|at| Decoding::at::<UserDetails>(row, at, AUTHOR_PREFIX));
         JoinedPlan {
             own: Decoding::at::<M>(row, first, ""),
             author,
+            author_details,
             comment_count: column_index(row, COMMENT_COUNT),
             like_count: column_index(row, LIKE_COUNT),
         }
@@ -167,9 +174,21 @@ impl<M: Positional> FromRows for Joined<M> {
 
     fn decode(plan: JoinedPlan, row: &QueryResult) -> AppResult<Self> {
         let count = |at: Option<usize>| at.map(|at| row.try_get_by_index::<i64>(at)).transpose();
+        let author = match plan.author {
+            Some(name) => {
+                let UserName { id, username } = name.decode(row)?;
+                let details = plan.author_details.map(|d| d.decode(row)).transpose()?;
+                Some(Shown {
+                    id,
+                    username,
+                    details,
+                })
+            }
+            None => None,
+        };
         Ok(Self {
             row: plan.own.decode(row)?,
-            author: plan.author.map(|author| author.decode(row)).transpose()?,
+            author,
             comment_count: count(plan.comment_count)?,
             like_count: count(plan.like_count)?,
         })
@@ -232,6 +251,8 @@ positional! {
     post::Model { id, author_id, title, body, status, published_at, created_at, updated_at }
     comment::Model { id, post_id, author_id, body, created_at }
     tag::Model { id, name }
+    UserName { id, username }
+    UserDetails { display_name, bio, created_at }
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 
 use std::sync::LazyLock;
 
+use chrono::{DateTime, Utc};
 use entity::user;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
+    QueryFilter, Set,
 };
 
 use super::now;
@@ -17,15 +19,15 @@ pub const ROLE_USER: &str = "user";
 /// `users.role` of an administrator.
 pub const ROLE_ADMIN: &str = "admin";
 
-/// The columns of users `u` read for display, each named `<prefix><field>` in the model's
-/// field order: the password hash left out (as an empty string), so reads never carry it;
-/// only login reads it ([`find_by_login`]).
-fn shown_columns(prefix: &str) -> String {
+/// The columns of users `u` read for display, in the model's field order: the password
+/// hash left out (as an empty string), so reads never carry it; only login reads it
+/// ([`find_by_login`]).
+fn shown_columns() -> String {
     <user::Model as Positional>::COLUMNS
         .iter()
         .map(|field| match *field {
-            "password_hash" => format!("'' AS {prefix}{field}"),
-            _ => format!("u.{field} AS {prefix}{field}"),
+            "password_hash" => format!("'' AS {field}"),
+            _ => format!("u.{field}"),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -33,15 +35,82 @@ fn shown_columns(prefix: &str) -> String {
 
 /// `SELECT` of users `u` for display, up to its `WHERE`.
 static SELECT_SHOWN: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {} FROM users u WHERE ", shown_columns("")));
+    LazyLock::new(|| format!("SELECT {} FROM users u WHERE ", shown_columns()));
+
+/// A user's id and username: what a joined author always carries.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct UserName {
+    /// The user's id.
+    pub id: i64,
+    /// The login name.
+    pub username: String,
+}
+
+/// What else a user shows to others.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct UserDetails {
+    /// The shown name.
+    pub display_name: String,
+    /// The self-description, if any.
+    pub bio: Option<String>,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user for display: always the id and username, and the [`UserDetails`] when whoever
+/// read the user read them (a page's statement joins an author's details only when the
+/// page's selection shows them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shown {
+    /// The user's id.
+    pub id: i64,
+    /// The login name.
+    pub username: String,
+    /// The rest, if read.
+    pub details: Option<UserDetails>,
+}
+
+impl From<user::Model> for Shown {
+    fn from(m: user::Model) -> Self {
+        Self {
+            id: m.id,
+            username: m.username,
+            details: Some(UserDetails {
+                display_name: m.display_name,
+                bio: m.bio,
+                created_at: m.created_at,
+            }),
+        }
+    }
+}
+
+/// Which of its author's columns a page's statement joins: what the page's selection of
+/// the author shows. Fewer columns are less for PostgreSQL to read and send and less for
+/// us to decode and copy, on every row of the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuthorColumns {
+    /// [`UserName`]'s only.
+    Name,
+    /// [`UserName`]'s and [`UserDetails`]'.
+    Details,
+}
 
 /// Adds the author of rows `<alias>` to a statement's select list and `FROM` clause: the
-/// join `users u` on `<alias>.author_id`, and the author's [`shown_columns`] named
+/// join `users u` on `<alias>.author_id`, and `columns` of the author, each named
 /// `u_<field>` ([`rows::Joined`] decodes them).
-pub fn join_author(alias: &str, select: &mut String, from: &mut String) {
-    static COLUMNS: LazyLock<String> = LazyLock::new(|| shown_columns(AUTHOR_PREFIX));
-    select.push_str(", ");
-    select.push_str(&COLUMNS);
+pub fn join_author(alias: &str, columns: AuthorColumns, select: &mut String, from: &mut String) {
+    fn list(fields: &[&str]) -> String {
+        fields
+            .iter()
+            .map(|field| format!(", u.{field} AS {AUTHOR_PREFIX}{field}"))
+            .collect()
+    }
+    static NAME: LazyLock<String> = LazyLock::new(|| list(<UserName as Positional>::COLUMNS));
+    static DETAILS: LazyLock<String> = LazyLock::new(|| list(<UserDetails as Positional>::COLUMNS));
+    select.push_str(&NAME);
+    if columns == AuthorColumns::Details {
+        select.push_str(&DETAILS);
+    }
     from.push_str(&format!(" JOIN users u ON u.id = {alias}.author_id"));
 }
 

@@ -14,6 +14,7 @@ use crate::store;
 use crate::store::keyset::{CommentKey, PostKey};
 use crate::store::posts::{PostJoins, PostParent};
 use crate::store::rows::Joined;
+use crate::store::users::AuthorColumns;
 
 /// One parent's page of posts: rows to fetch (`first + 1`, to learn `hasNextPage`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -80,8 +81,9 @@ pub struct CommentPageKey {
     pub after: Option<CommentKey>,
     /// Rows to fetch.
     pub limit: u64,
-    /// Read each comment's author in the page's statement (the page's `author` is selected).
-    pub authors: bool,
+    /// Read these columns of each comment's author in the page's statement (the page's
+    /// `author` is selected).
+    pub authors: Option<AuthorColumns>,
 }
 
 /// Loads comment pages.
@@ -96,7 +98,8 @@ impl Loader<CommentPageKey> for CommentPages {
         keys: &[CommentPageKey],
     ) -> Result<HashMap<CommentPageKey, Self::Value>, Self::Error> {
         gate::batch_started("comment_pages", keys.len());
-        let mut groups: HashMap<(Option<&CommentKey>, u64, bool), Vec<i64>> = HashMap::new();
+        type Group<'a> = (Option<&'a CommentKey>, u64, Option<AuthorColumns>);
+        let mut groups: HashMap<Group<'_>, Vec<i64>> = HashMap::new();
         for key in keys {
             groups
                 .entry((key.after.as_ref(), key.limit, key.authors))

@@ -2,7 +2,7 @@
 
 use async_graphql::{ComplexObject, Context, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use entity::{comment, user};
+use entity::comment;
 
 use super::user::author_of;
 use super::{Post, User};
@@ -10,6 +10,7 @@ use crate::graphql::connection::connection;
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, Kind};
 use crate::store::rows::Joined;
+use crate::store::users::Shown;
 
 /// A comment on a post. It is visible exactly when its post is.
 #[derive(SimpleObject, Clone, Debug)]
@@ -23,7 +24,7 @@ pub struct Comment {
     pub(crate) author_id: i64,
     /// The author, when the statement that read the comment joined it.
     #[graphql(skip)]
-    pub(crate) joined_author: Option<user::Model>,
+    pub(crate) joined_author: Option<Shown>,
     /// The comment text (1 to 5,000 characters).
     pub body: String,
     /// When the comment was written.

@@ -2,9 +2,9 @@
 
 use async_graphql::{ComplexObject, Context, Enum, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use entity::{post, user};
+use entity::post;
 
-use super::user::author_of;
+use super::user::{author_columns, author_of};
 use super::{CommentConnection, Tag, User};
 use crate::error::AppResult;
 use crate::graphql::connection::{connection, rows_to_fetch, NodeSelection, Total};
@@ -14,6 +14,7 @@ use crate::graphql::loaders::{CommentPageKey, CountKey, PostPageKey};
 use crate::store::keyset::{self, CommentKey, PostKey, PostOrdering};
 use crate::store::posts::{PostJoins, PostParent};
 use crate::store::rows::Joined;
+use crate::store::users::Shown;
 
 /// Whether a post is visible to everyone.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -34,7 +35,7 @@ pub struct Post {
     pub(crate) author_id: i64,
     /// The author, when the statement that read the post joined it.
     #[graphql(skip)]
-    pub(crate) joined_author: Option<user::Model>,
+    pub(crate) joined_author: Option<Shown>,
     /// The comment count, when the statement that read the post read it.
     #[graphql(skip)]
     pub(crate) joined_comment_count: Option<i64>,
@@ -176,7 +177,7 @@ impl Post {
                 post_id: self.db_id,
                 after: after_key,
                 limit: fetch,
-                authors: NodeSelection::of(ctx).selects("author"),
+                authors: author_columns(&NodeSelection::of(ctx)),
             })
             .await?
             .unwrap_or_default();
@@ -204,7 +205,7 @@ connection!(
 pub(crate) fn post_joins(ctx: &Context<'_>) -> PostJoins {
     let nodes = NodeSelection::of(ctx);
     PostJoins {
-        author: nodes.selects("author"),
+        author: author_columns(&nodes),
         comment_count: nodes.selects("commentCount"),
         like_count: nodes.selects("likeCount"),
     }

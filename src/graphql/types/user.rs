@@ -6,10 +6,12 @@ use entity::user;
 
 use super::post::{post_page, PostConnection};
 use crate::error::AppError;
+use crate::graphql::connection::NodeSelection;
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::loaders::CountKey;
 use crate::store::posts::PostParent;
+use crate::store::users::{AuthorColumns, Shown, UserDetails};
 
 /// A registered account. Emails and password hashes are never exposed.
 #[derive(SimpleObject, Clone, Debug)]
@@ -19,44 +21,98 @@ pub struct User {
     pub(crate) db_id: i64,
     /// Unique login name: 3 to 32 characters of `a-z`, `0-9` and `_`.
     pub username: String,
-    /// The name shown to other users.
-    pub display_name: String,
-    /// A short self-description, if the user wrote one.
-    pub bio: Option<String>,
-    /// When the account was created.
-    pub created_at: DateTime<Utc>,
+    /// The rest of what the user shows, when whoever read the user read it: a page's
+    /// statement joins an author's details only when the page selects them.
+    #[graphql(skip)]
+    details: Option<UserDetails>,
+}
+
+/// The fields of `User` that read [`UserDetails`]: a page whose authors select none of
+/// them joins only their [`AuthorColumns::Name`].
+const DETAIL_FIELDS: [&str; 3] = ["displayName", "bio", "createdAt"];
+
+/// The columns of its nodes' authors a page joins, from what they select of them
+/// (`None`: the nodes select no author).
+pub(crate) fn author_columns(nodes: &NodeSelection<'_>) -> Option<AuthorColumns> {
+    let author = nodes.field("author");
+    if !author.exists() {
+        return None;
+    }
+    let details = DETAIL_FIELDS.iter().any(|field| author.selects(field));
+    Some(if details {
+        AuthorColumns::Details
+    } else {
+        AuthorColumns::Name
+    })
 }
 
 /// The author of a post or comment: the one its page's statement joined, else through the
 /// users loader. `owner` names the row for the error when the author row is missing.
 pub(crate) async fn author_of(
     ctx: &Context<'_>,
-    joined: Option<&user::Model>,
+    joined: Option<&Shown>,
     author_id: i64,
     owner: impl FnOnce() -> String,
 ) -> async_graphql::Result<User> {
     let user = match joined {
         Some(user) => Some(user.clone()),
-        None => ctx.loaders()?.users.load_one(author_id).await?,
+        None => ctx
+            .loaders()?
+            .users
+            .load_one(author_id)
+            .await?
+            .map(Shown::from),
     };
     let user = user.ok_or_else(|| AppError::from(anyhow::anyhow!("{} has no author", owner())))?;
     Ok(user.into())
 }
 
+impl From<Shown> for User {
+    fn from(shown: Shown) -> Self {
+        Self {
+            db_id: shown.id,
+            username: shown.username,
+            details: shown.details,
+        }
+    }
+}
+
 impl From<user::Model> for User {
     fn from(m: user::Model) -> Self {
-        Self {
-            db_id: m.id,
-            username: m.username,
-            display_name: m.display_name,
-            bio: m.bio,
-            created_at: m.created_at,
-        }
+        Shown::from(m).into()
+    }
+}
+
+impl User {
+    /// The details, or an internal error if they were not read (the page's selection said
+    /// they were not needed, which [`author_columns`] never says of a selected field).
+    fn details(&self) -> Result<&UserDetails, AppError> {
+        self.details.as_ref().ok_or_else(|| {
+            AppError::from(anyhow::anyhow!(
+                "user {}: details selected but not read",
+                self.db_id
+            ))
+        })
     }
 }
 
 #[ComplexObject]
 impl User {
+    /// The name shown to other users.
+    async fn display_name(&self) -> async_graphql::Result<&str> {
+        Ok(&self.details()?.display_name)
+    }
+
+    /// A short self-description, if the user wrote one.
+    async fn bio(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.details()?.bio.as_deref())
+    }
+
+    /// When the account was created.
+    async fn created_at(&self) -> async_graphql::Result<DateTime<Utc>> {
+        Ok(self.details()?.created_at)
+    }
+
     /// The global id of this user.
     pub async fn id(&self) -> ID {
         ids::encode(Kind::User, self.db_id)
