@@ -29,9 +29,9 @@ pub async fn find_comments(
     rows::all(db, sql.build()).await
 }
 
-/// The first `limit` comments of each post, newest first, after `after`, with their
-/// authors' `authors` columns when set. The posts themselves were already checked for visibility by
-/// whoever holds them.
+/// The first `limit` comments of each post, newest first, after `after`, with the
+/// `authors` columns of their authors when set. The posts themselves were already checked
+/// for visibility by whoever holds them.
 pub async fn comment_pages(
     db: &impl ConnectionTrait,
     post_ids: &[i64],
