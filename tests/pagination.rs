@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{pluck, spawn_app, Backend, TestApp};
+use common::{pluck, spawn_app, spawn_app_with, Backend, TestApp, NO_RESPONSE_CACHE};
 use serde_json::{json, Value};
 
 /// What every walked connection selects.
@@ -971,7 +971,106 @@ async fn cursors_selected_any_way_are_real_and_continue_the_list(backend: Backen
     );
 }
 
+/// A page reads one row more than it returns only when `pageInfo.hasNextPage` or
+/// `totalCount` is selected. However those are selected (directly, through a fragment, an
+/// inline fragment), they are exact; selected or not, a page holds `first` items.
+async fn has_next_page_and_total_count_are_exact_however_selected(backend: Backend) {
+    // Without the response cache, so that every request runs its statements.
+    let Some(app) = spawn_app_with(backend, &[NO_RESPONSE_CACHE]).await else {
+        return;
+    };
+    let (ada, _) = app.register("ada").await;
+    let mut post = String::new();
+    for tag in ["a", "b", "c", "d"] {
+        post = app
+            .create_post(&ada, &format!("Post {tag}"), true, &[tag])
+            .await;
+    }
+    for i in 0..4 {
+        app.add_comment(&ada, &post, &format!("Comment {i}")).await;
+    }
+    let lists: [(&str, &[&str]); 4] = [
+        ("posts(first: $n) { CONN }", &["posts"]),
+        (
+            "user(username: \"ada\") { posts(first: $n) { CONN } }",
+            &["user", "posts"],
+        ),
+        (
+            "post(id: $p) { comments(first: $n) { CONN } }",
+            &["post", "comments"],
+        ),
+        ("tags(first: $n) { CONN }", &["tags"]),
+    ];
+    let selections = [
+        ("nodes { id }", ""),
+        ("pageInfo { hasNextPage }", ""),
+        (
+            "pageInfo { ...H }",
+            "fragment H on PageInfo { hasNextPage }",
+        ),
+        ("... { pageInfo { hasNextPage } }", ""),
+        ("totalCount", ""),
+        (
+            "nodes { id } totalCount pageInfo { hasNextPage endCursor }",
+            "",
+        ),
+    ];
+    for (list, path) in lists {
+        for (selection, fragment) in selections {
+            let (variables, values) = variables_of(list, &post);
+            let query = format!(
+                "query({variables}) {{ {} }} {fragment}",
+                list.replace("CONN", selection)
+            );
+            for n in [0, 3, 4, 5] {
+                let mut values = values.clone();
+                values["n"] = json!(n);
+                let res = app.graphql(&query, values).await;
+                let mut at = res.data();
+                for key in path {
+                    at = &at[key];
+                }
+                let context = format!("{backend:?} {query} (n = {n}): {at}");
+                if selection.contains("nodes") {
+                    assert_eq!(at["nodes"].as_array().unwrap().len(), n.min(4), "{context}");
+                }
+                if selection.contains("hasNextPage") {
+                    assert_eq!(at["pageInfo"]["hasNextPage"], json!(n < 4), "{context}");
+                }
+                if selection.contains("totalCount") {
+                    assert_eq!(at["totalCount"], json!(4), "{context}");
+                }
+            }
+        }
+        // A first page that holds the whole list answers `totalCount` without counting.
+        let (variables, values) = variables_of(list, &post);
+        let mut counted = Vec::new();
+        for selection in ["nodes { id }", "nodes { id } totalCount"] {
+            let query = format!(
+                "query({variables}) {{ {} }}",
+                list.replace("CONN", selection)
+            );
+            let mut values = values.clone();
+            values["n"] = json!(5);
+            let before = app.statements();
+            app.graphql(&query, values).await.data();
+            counted.push(app.statements() - before);
+        }
+        assert_eq!(counted[0], counted[1], "{backend:?} {list}");
+    }
+}
+
+/// The variable definitions and values of a list query in the test above.
+fn variables_of(list: &str, post: &str) -> (&'static str, Value) {
+    if list.contains("$p") {
+        ("$n: Int!, $p: ID!", json!({ "p": post }))
+    } else {
+        ("$n: Int!", json!({}))
+    }
+}
+
 backend_tests!(
+    has_next_page_and_total_count_are_exact_however_selected,
     posts_pages_follow_published_at_desc_the_default_order,
     posts_pages_follow_published_at_asc_with_drafts_last,
     posts_pages_follow_created_at_desc,

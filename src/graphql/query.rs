@@ -3,7 +3,7 @@
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::connection::{rows_to_fetch, Total};
+use super::connection::{Fetch, Total};
 use super::context::{ContextExt, RequestInfo};
 use super::ids::{self, Kind};
 use super::inputs::{PostFilter, PostOrder};
@@ -106,12 +106,12 @@ impl Query {
         #[graphql(desc = "How many tags to return (0 to 100).", default = 20)] first: i32,
         #[graphql(desc = "Return tags after this cursor.")] after: Option<String>,
     ) -> async_graphql::Result<TagConnection> {
-        let fetch = rows_to_fetch(first)?;
+        let fetch = Fetch::of(ctx, first)?;
         let after = after
             .as_deref()
             .map(keyset::decode_tag_cursor)
             .transpose()?;
-        let rows = store::tags::list_tags(ctx.read_db()?, after, fetch).await?;
+        let rows = store::tags::list_tags(ctx.read_db()?, after, fetch.rows()).await?;
         Ok(TagConnection::new(
             ctx,
             rows,
@@ -179,7 +179,7 @@ async fn list_posts(
     order_by: Option<PostOrder>,
 ) -> AppResult<PostConnection> {
     let ordering = PostOrdering::from(order_by);
-    let fetch = rows_to_fetch(first)?;
+    let fetch = Fetch::of(ctx, first)?;
     let after_key: Option<PostKey> = after
         .as_deref()
         .map(|c| keyset::decode_post_cursor(ordering, c))
@@ -203,7 +203,7 @@ async fn list_posts(
         &filter,
         ordering,
         after_key.as_ref(),
-        fetch,
+        fetch.rows(),
         post_joins(ctx),
     )
     .await?;

@@ -16,7 +16,7 @@ use crate::store::posts::{PostJoins, PostParent};
 use crate::store::rows::Joined;
 use crate::store::users::AuthorColumns;
 
-/// One parent's page of posts: rows to fetch (`first + 1`, to learn `hasNextPage`).
+/// One parent's page of posts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PostPageKey {
     /// Whose posts.
@@ -25,7 +25,7 @@ pub struct PostPageKey {
     pub parent_id: i64,
     /// Start after this position.
     pub after: Option<PostKey>,
-    /// Rows to fetch.
+    /// Rows to read ([`Fetch::rows`](crate::graphql::connection::Fetch::rows)).
     pub limit: u64,
     /// What the page's statement reads of its posts' fields.
     pub joins: PostJoins,
@@ -79,7 +79,7 @@ pub struct CommentPageKey {
     pub post_id: i64,
     /// Start after this position.
     pub after: Option<CommentKey>,
-    /// Rows to fetch.
+    /// Rows to read ([`Fetch::rows`](crate::graphql::connection::Fetch::rows)).
     pub limit: u64,
     /// Read these columns of each comment's author in the page's statement (the page's
     /// `author` is selected).

@@ -7,7 +7,7 @@ use entity::post;
 use super::user::{author_columns, author_of};
 use super::{CommentConnection, Tag, User};
 use crate::error::AppResult;
-use crate::graphql::connection::{connection, rows_to_fetch, NodeSelection, Total};
+use crate::graphql::connection::{connection, Fetch, NodeSelection, Total};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::loaders::{CommentPageKey, CountKey, PostPageKey};
@@ -164,7 +164,7 @@ impl Post {
         #[graphql(desc = "How many comments to return (0 to 100).", default = 20)] first: i32,
         #[graphql(desc = "Return comments after this cursor.")] after: Option<String>,
     ) -> async_graphql::Result<CommentConnection> {
-        let fetch = rows_to_fetch(first)?;
+        let fetch = Fetch::of(ctx, first)?;
         let after_key = after
             .as_deref()
             .map(keyset::decode_comment_cursor)
@@ -176,7 +176,7 @@ impl Post {
             .load_one(CommentPageKey {
                 post_id: self.db_id,
                 after: after_key,
-                limit: fetch,
+                limit: fetch.rows(),
                 authors: author_columns(&NodeSelection::of(ctx)),
             })
             .await?
@@ -220,7 +220,7 @@ pub(crate) async fn post_page(
     after: Option<String>,
 ) -> AppResult<PostConnection> {
     let ordering = PostOrdering::default();
-    let fetch = rows_to_fetch(first)?;
+    let fetch = Fetch::of(ctx, first)?;
     let after_key = after
         .as_deref()
         .map(|c| keyset::decode_post_cursor(ordering, c))
@@ -233,7 +233,7 @@ pub(crate) async fn post_page(
             parent,
             parent_id,
             after: after_key,
-            limit: fetch,
+            limit: fetch.rows(),
             joins: post_joins(ctx),
         })
         .await?
