@@ -399,8 +399,8 @@ def run_wrk(url: str, duration: float, out: Path, env_extra: dict, timeout_s: in
 def checkpoint(admin_url: str) -> None:
     """Flushes PostgreSQL's dirty pages now, which also restarts its checkpoint timer
     (`checkpoint_timeout`, 5 min by default): no timed checkpoint, whose writes and fsyncs
-    stall commits (a write run's p99 went from 26 to 181 ms when one began mid-run),
-    falls inside the warm-up and timed run that follow. Needs a superuser (or
+    can stall commits, falls inside the warm-up and timed run that follow (one was in
+    progress during a write run whose p99 reached 181 ms, 26 ms in the run before). Needs a superuser (or
     pg_checkpoint); without one the run goes on as before, with a warning."""
     try:
         psql(admin_url, "CHECKPOINT")
@@ -538,6 +538,8 @@ def render(results: dict, meta: dict) -> str:
                     f"{fmt(r['rss'] and r['rss']['peak_mib'], '.1f')} | {fmt(r.get('cpu_ms_per_request'), '.2f')} | "
                     f"{fmt(r.get('pg_cpu_ms_per_request'), '.2f')} | {rat_pg} | {rat_ceil} |")
 
+        # The ceiling run next to this operation's cached run, else the final one.
+        op_ceiling = by.get((op, "ceiling")) or ceiling
         if gh:
             rp = ""
             if pg:
@@ -545,7 +547,7 @@ def render(results: dict, meta: dict) -> str:
                 p99 = ratio(gh["wrk"]["p99_us"], pg["wrk"]["p99_us"])
                 mem = ratio(gh["rss"] and gh["rss"]["peak_mib"], pg["rss"] and pg["rss"]["peak_mib"])
                 rp = f"rps {fmt(rr, '.2f')}×, p99 {fmt(p99, '.2f')}×, RSS {fmt(mem, '.2f')}×"
-            rc = f"rps {fmt(ratio(gh['rps'], ceiling and ceiling['rps']), '.3f')}×" if ceiling else ""
+            rc = f"rps {fmt(ratio(gh['rps'], op_ceiling['rps']), '.3f')}×" if op_ceiling else ""
             lines.append(row(gh, "Gatehouse (uncached)", rp, rc))
         ghc = by.get((op, "gatehouse_cached"))
         if ghc:
@@ -553,13 +555,15 @@ def render(results: dict, meta: dict) -> str:
             if pg:
                 rp = (f"rps {fmt(ratio(ghc['rps'], pg['rps']), '.2f')}×, "
                       f"p99 {fmt(ratio(ghc['wrk']['p99_us'], pg['wrk']['p99_us']), '.2f')}×")
-            rc = f"rps {fmt(ratio(ghc['rps'], ceiling and ceiling['rps']), '.3f')}×" if ceiling else ""
+            rc = f"rps {fmt(ratio(ghc['rps'], op_ceiling['rps']), '.3f')}×" if op_ceiling else ""
             lines.append(row(ghc, "Gatehouse (cached)", rp, rc))
+        if by.get((op, "ceiling")):
+            lines.append(row(by[(op, "ceiling")], "axum ceiling, right after"))
         if pg:
             lines.append(row(pg, "PostGraphile"))
     if ceiling:
         w = ceiling["wrk"]
-        lines.append(f"| any | axum ceiling (fixed JSON) | {fmt(ceiling['rps'])} | "
+        lines.append(f"| any | axum ceiling (fixed JSON), last | {fmt(ceiling['rps'])} | "
                      f"{fmt(w['p50_us'] / 1000, '.2f')} | {fmt(w['p99_us'] / 1000, '.2f')} | 0 | "
                      f"{fmt(ceiling['rss'] and ceiling['rss']['peak_mib'], '.1f')} | "
                      f"{fmt(ceiling.get('cpu_ms_per_request'), '.3f')} | — | | |")
@@ -586,7 +590,8 @@ def render(results: dict, meta: dict) -> str:
                  "Both pools hold 16 connections over plain TCP (`sslmode=disable`; sqlx would otherwise "
                  "negotiate TLS on loopback and node-postgres would not). The ceiling answers a "
                  "70-byte body through the same wrk Lua script, its response check included, as "
-                 "every other row. "
+                 "every other row; it runs right after each operation's cached run (that "
+                 "operation's ceiling ratios use it) and once more at the end (the write row's). "
                  + ("PostGraphile runs with `pgOrderByNullsLast` so its `PUBLISHED_AT_DESC` matches "
                     "the contract's order (drafts last) and can use the `published_at DESC NULLS "
                     "LAST` index. " if meta.get("peer_nulls_last", True) else
@@ -672,8 +677,17 @@ def main() -> int:
     meta["idle_rss_mib"] = {k: v and round(v / 1024, 1) for k, v in idle.items()}
     log(f"idle RSS before any load (MiB): {meta['idle_rss_mib']}")
 
-    # 2. Timed reads.
+    # 2. Timed reads, each operation's ceiling run right after its cached run: this
+    # machine's speed drifts within minutes, and a single ceiling run at the end compared
+    # the first cached rows with a run ten minutes later.
     conf_dir = args.out / "raw"
+    ceiling_body = conf_dir / "body-ceiling.json"
+    ceiling_body.write_text(json.dumps({"query": "{ ok }"}))
+    # With the same Lua response check as every other row: wrk then does the same work per
+    # response for each system (the callback alone cost the ceiling 3–12% of its rps in two
+    # runs here), so the ceiling bounds what any server could reach under this very client.
+    ceiling_env = {"BENCH_MODE": "static", "BENCH_CHECK_ERRORS": "1",
+                   "BENCH_BODY_FILE": str(ceiling_body)}
     runs = []
     for op in [o for o in ops if o in READ_OPS]:
         for s in (gh, ghc, pg):
@@ -681,6 +695,8 @@ def main() -> int:
             body.write_text(json.dumps(read_body(s.schema, op, params)))
             env = {"BENCH_MODE": "static", "BENCH_CHECK_ERRORS": "1", "BENCH_BODY_FILE": str(body)}
             runs.append(measure(s, op, env, args))
+            if s is ghc:
+                runs.append(measure(ceil, op, ceiling_env, args))
 
     # 3. Writes: accounts are created only now, so the read rows' RSS is not inflated by the
     # password hashing of `register` (argon2 buffers stay in the allocator's arenas).
@@ -696,13 +712,7 @@ def main() -> int:
                    "BENCH_WRITE_CONF": str(conf_dir / f"write-{s.key}.lua")}
             runs.append(measure(s, "write", env, args))
 
-    body = conf_dir / "body-ceiling.json"
-    body.write_text(json.dumps({"query": "{ ok }"}))
-    # With the same Lua response check as every other row: wrk then does the same work per
-    # response for each system (the callback alone cost the ceiling 3–12% of its rps in two
-    # runs here), so the ceiling bounds what any server could reach under this very client.
-    runs.append(measure(ceil, "ceiling", {"BENCH_MODE": "static", "BENCH_CHECK_ERRORS": "1",
-                                          "BENCH_BODY_FILE": str(body)}, args))
+    runs.append(measure(ceil, "ceiling", ceiling_env, args))
 
     meta["cache_lookups"] = cache_lookups(args.gatehouse_cached)
     results = {"meta": meta, "params": params, "runs": runs}
