@@ -400,8 +400,8 @@ def checkpoint(admin_url: str) -> None:
     """Flushes PostgreSQL's dirty pages now, which also restarts its checkpoint timer
     (`checkpoint_timeout`, 5 min by default): no timed checkpoint, whose writes and fsyncs
     can stall commits, falls inside the warm-up and timed run that follow (one was in
-    progress during a write run whose p99 reached 181 ms, 26 ms in the run before). Needs a superuser (or
-    pg_checkpoint); without one the run goes on as before, with a warning."""
+    progress during a write run whose p99 reached 181 ms, 26 ms in the run before).
+    Needs a superuser (or pg_checkpoint); without one the run goes on, with a warning."""
     try:
         psql(admin_url, "CHECKPOINT")
     except subprocess.CalledProcessError as e:
