@@ -373,8 +373,9 @@ fn get_request(uri: &Uri) -> Result<Request, &'static str> {
 /// `Ok(None)` when the document does not parse: execution reports that with its code.
 /// `Err` when no operation can be picked (an unknown `operationName`, or several operations
 /// and no name): async-graphql raises that without a code, which would reach the client as
-/// `INTERNAL`, so the caller reports it as the client's mistake instead. The parsed document
-/// stays cached in the request, so execution does not parse it again.
+/// `INTERNAL`, so the caller reports it as the client's mistake instead. The variables the
+/// request left out get the operation's defaults ([`operation::fill_default_variables`]).
+/// The parsed document stays cached in the request, so execution does not parse it again.
 fn select_operation(
     documents: &ParsedDocuments,
     request: &mut Request,

@@ -98,23 +98,26 @@ impl<M: Positional> FromRows for M {
 
 /// The prefix of the author's columns in a statement that joins them ([`Joined`]).
 pub const AUTHOR_PREFIX: &str = "u_";
-/// The author's id column in such a statement: its presence says the author was joined,
-/// and the author's [`UserName`] columns start there.
-const AUTHOR_ID: &str = "u_id";
-/// Where the author's [`UserDetails`] columns start, when the statement joined them.
-const AUTHOR_DETAILS: &str = "u_display_name";
 /// The column of a post's comment count, when its page selects `commentCount`.
 pub const COMMENT_COUNT: &str = "gh_comment_count";
 /// The column of a post's like count, when its page selects `likeCount`.
 pub const LIKE_COUNT: &str = "gh_like_count";
 
-/// The position of the column called `name` in `row`'s statement (without allocating on
-/// PostgreSQL).
-fn column_index(row: &QueryResult, name: &str) -> Option<usize> {
+/// The position of the column called `prefix` + `name` in `row`'s statement (without
+/// allocating on PostgreSQL).
+fn column_index(row: &QueryResult, prefix: &str, name: &str) -> Option<usize> {
+    let is = |column: &str| column.strip_prefix(prefix) == Some(name);
     match row.try_as_pg_row() {
-        Some(pg) => pg.columns().iter().position(|column| column.name() == name),
-        None => row.column_names().iter().position(|column| column == name),
+        Some(pg) => pg.columns().iter().position(|column| is(column.name())),
+        None => row.column_names().iter().position(|column| is(column)),
     }
+}
+
+/// How the author's `M` columns decode, when the statement joined them: they start at the
+/// column named after `M`'s first field.
+fn author_part<M: Positional>(row: &QueryResult) -> Option<Decoding> {
+    let first = M::COLUMNS.first()?;
+    column_index(row, AUTHOR_PREFIX, first).map(|at| Decoding::at::<M>(row, at, AUTHOR_PREFIX))
 }
 
 /// A post or comment with what the statement that read it also read of its fields: its
@@ -159,16 +162,12 @@ impl<M: Positional> FromRows for Joined<M> {
     type Plan = JoinedPlan;
 
     fn plan(row: &QueryResult, first: usize) -> JoinedPlan {
-        let author =
-            column_index(row, AUTHOR_ID).map(|at| Decoding::at::<UserName>(row, at, AUTHOR_PREFIX));
-        let author_details = column_index(row, AUTHOR_DETAILS)
-            .map(|at| Decoding::at::<UserDetails>(row, at, AUTHOR_PREFIX));
         JoinedPlan {
             own: Decoding::at::<M>(row, first, ""),
-            author,
-            author_details,
-            comment_count: column_index(row, COMMENT_COUNT),
-            like_count: column_index(row, LIKE_COUNT),
+            author: author_part::<UserName>(row),
+            author_details: author_part::<UserDetails>(row),
+            comment_count: column_index(row, "", COMMENT_COUNT),
+            like_count: column_index(row, "", LIKE_COUNT),
         }
     }
 

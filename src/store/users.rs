@@ -19,23 +19,20 @@ pub const ROLE_USER: &str = "user";
 /// `users.role` of an administrator.
 pub const ROLE_ADMIN: &str = "admin";
 
-/// The columns of users `u` read for display, in the model's field order: the password
-/// hash left out (as an empty string), so reads never carry it; only login reads it
-/// ([`find_by_login`]).
-fn shown_columns() -> String {
-    <user::Model as Positional>::COLUMNS
+/// `SELECT` of users `u` for display, up to its `WHERE`: the model's fields in order, the
+/// password hash left out (as an empty string), so reads never carry it; only login reads
+/// it ([`find_by_login`]).
+static SELECT_SHOWN: LazyLock<String> = LazyLock::new(|| {
+    let columns = <user::Model as Positional>::COLUMNS
         .iter()
         .map(|field| match *field {
             "password_hash" => format!("'' AS {field}"),
             _ => format!("u.{field}"),
         })
         .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `SELECT` of users `u` for display, up to its `WHERE`.
-static SELECT_SHOWN: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {} FROM users u WHERE ", shown_columns()));
+        .join(", ");
+    format!("SELECT {columns} FROM users u WHERE ")
+});
 
 /// A user's id and username: what a joined author always carries.
 #[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
