@@ -7,7 +7,9 @@ mod common;
 
 use common::{spawn_app_with, Backend, TestApp, NO_ENTITY_CACHE, NO_RESPONSE_CACHE};
 use entity::{comment, post, post_like, post_tag, tag, user};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Set, Statement, TransactionTrait,
+};
 use serde_json::json;
 
 const FEED: &str = r#"query Feed($n: Int!) {
@@ -418,6 +420,35 @@ async fn a_page_joins_the_author_columns_its_selection_shows(backend: Backend) {
     }
     // Some authors have a bio: the check above compared real values, not nulls.
     assert!(expected.values().any(|u| u["bio"].is_string()));
+}
+
+/// `SHOW setting` on `db`.
+async fn show(db: &impl ConnectionTrait, setting: &str) -> String {
+    let statement = Statement::from_string(DbBackend::Postgres, format!("SHOW {setting}"));
+    let row = db.query_one(statement).await.unwrap().unwrap();
+    row.try_get_by_index::<String>(0).unwrap()
+}
+
+/// Every PostgreSQL connection of the server's pool starts with Memoize off (its
+/// statements read bounded pages; see `db::session_setup`) and in the configured schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_start_set_up_for_bounded_pages() {
+    let Some(app) = spawn_app_with(Backend::Postgres, &[NO_RESPONSE_CACHE]).await else {
+        return;
+    };
+    let db = &app.services.db;
+    let schema = app.services.settings.database_schema.clone().unwrap();
+    // Held at once, so the pool opens several connections, each set up on its own.
+    let held = futures_util::future::join_all((0..4).map(|_| db.begin())).await;
+    for transaction in held {
+        let transaction = transaction.unwrap();
+        assert_eq!(show(&transaction, "enable_memoize").await, "off");
+        assert_eq!(show(&transaction, "search_path").await, schema);
+        transaction.rollback().await.unwrap();
+    }
+    // And the server answers through them.
+    let res = app.graphql(FEED, json!({ "n": 3 })).await;
+    assert!(res.data()["posts"]["nodes"].is_array(), "{res:?}");
 }
 
 backend_tests!(
