@@ -81,7 +81,7 @@ async fn load_fixture(app: &TestApp) {
         let post = post::ActiveModel {
             author_id: Set(users[p % users.len()]),
             title: Set(format!("Post {p}")),
-            body: Set("body".into()),
+            body: Set(format!("Body of post {p}")),
             status: Set("published".into()),
             published_at: Set(Some(at)),
             created_at: Set(at),
@@ -422,6 +422,57 @@ async fn a_page_joins_the_author_columns_its_selection_shows(backend: Backend) {
     assert!(expected.values().any(|u| u["bio"].is_string()));
 }
 
+/// Every post in `value` that shows its title (`title`) and its body (`body` or `b`), as
+/// (title, body).
+fn titled_bodies(value: &serde_json::Value, found: &mut Vec<(String, serde_json::Value)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let body = map.get("body").or_else(|| map.get("b"));
+            if let (Some(title), Some(body)) = (map.get("title"), body) {
+                found.push((title.as_str().unwrap().to_owned(), body.clone()));
+            }
+            map.values().for_each(|v| titled_bodies(v, found));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| titled_bodies(v, found)),
+        _ => {}
+    }
+}
+
+/// A page leaves its posts' bodies out when no node selects `body`, and every shape that
+/// does select it gets the real text: directly, through `edges`, a fragment, an inline
+/// fragment, an alias, a directive, a user's and a tag's page, and one of two aliased
+/// pages (whose other one reads no body). Same statements either way.
+async fn a_page_reads_post_bodies_only_when_its_selection_shows_them(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &[NO_RESPONSE_CACHE, NO_ENTITY_CACHE]).await else {
+        return;
+    };
+    load_fixture(&app).await;
+    let (without, data) = run_counted(&app, "{ posts(first: 12) { nodes { title } } }").await;
+    assert_eq!(data["posts"]["nodes"].as_array().unwrap().len(), 12);
+    let (with, _) = run_counted(&app, "{ posts(first: 12) { nodes { title body } } }").await;
+    assert_eq!(with, without, "{backend:?}");
+    let queries = [
+        ("{ posts(first: 12) { nodes { title body } } }", 12),
+        ("{ posts(first: 12) { edges { node { title ...P } } } } fragment P on Post { body }", 12),
+        ("{ posts(first: 12) { nodes { title ... on Post { body } } } }", 12),
+        ("{ posts(first: 12) { nodes { title b: body } } }", 12),
+        ("{ posts(first: 12) { nodes { title body @include(if: true) } } }", 12),
+        ("{ user(username: \"author2\") { posts(first: 5) { nodes { title body } } } }", 5),
+        ("{ posts(first: 2) { nodes { tags { posts(first: 3) { nodes { title body } } } } } }", 12),
+        ("{ a: posts(first: 3) { nodes { title } } b: posts(first: 4) { nodes { title body } } }", 4),
+    ];
+    for (query, count) in queries {
+        let (_, data) = run_counted(&app, query).await;
+        let mut found = Vec::new();
+        titled_bodies(&data, &mut found);
+        assert_eq!(found.len(), count, "{backend:?}: {query}: {data}");
+        for (title, body) in found {
+            let n = title.strip_prefix("Post ").unwrap();
+            assert_eq!(body, format!("Body of post {n}"), "{backend:?}: {query}");
+        }
+    }
+}
+
 /// `SHOW setting` on `db`.
 async fn show(db: &impl ConnectionTrait, setting: &str) -> String {
     let statement = Statement::from_string(DbBackend::Postgres, format!("SHOW {setting}"));
@@ -456,4 +507,5 @@ backend_tests!(
     deep_statement_count_does_not_grow_with_the_page,
     a_page_reads_its_authors_and_counts_in_its_own_statement,
     a_page_joins_the_author_columns_its_selection_shows,
+    a_page_reads_post_bodies_only_when_its_selection_shows_them,
 );

@@ -102,6 +102,9 @@ pub const AUTHOR_PREFIX: &str = "u_";
 pub const COMMENT_COUNT: &str = "gh_comment_count";
 /// The column of a post's like count, when its page selects `likeCount`.
 pub const LIKE_COUNT: &str = "gh_like_count";
+/// A column present when the statement left the rows' bodies out (their page selects no
+/// `body`): each row's `body` is then empty, not its text.
+pub const WITHOUT_BODY: &str = "gh_without_body";
 
 /// The position of the column called `prefix` + `name` in `row`'s statement (without
 /// allocating on PostgreSQL).
@@ -134,6 +137,9 @@ pub struct Joined<M> {
     pub comment_count: Option<i64>,
     /// Its like count, if the statement read it.
     pub like_count: Option<i64>,
+    /// False when the statement left the body out ([`WITHOUT_BODY`]): `row`'s body is
+    /// empty, not the text.
+    pub body_read: bool,
 }
 
 impl<M> From<M> for Joined<M> {
@@ -143,6 +149,7 @@ impl<M> From<M> for Joined<M> {
             author: None,
             comment_count: None,
             like_count: None,
+            body_read: true,
         }
     }
 }
@@ -156,6 +163,7 @@ pub struct JoinedPlan {
     author_details: Option<Decoding>,
     comment_count: Option<usize>,
     like_count: Option<usize>,
+    body_read: bool,
 }
 
 impl<M: Positional> FromRows for Joined<M> {
@@ -168,6 +176,7 @@ impl<M: Positional> FromRows for Joined<M> {
             author_details: author_part::<UserDetails>(row),
             comment_count: column_index(row, "", COMMENT_COUNT),
             like_count: column_index(row, "", LIKE_COUNT),
+            body_read: column_index(row, "", WITHOUT_BODY).is_none(),
         }
     }
 
@@ -190,6 +199,7 @@ impl<M: Positional> FromRows for Joined<M> {
             author,
             comment_count: count(plan.comment_count)?,
             like_count: count(plan.like_count)?,
+            body_read: plan.body_read,
         })
     }
 }

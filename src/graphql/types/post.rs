@@ -6,7 +6,7 @@ use entity::post;
 
 use super::user::{author_columns, author_of};
 use super::{CommentConnection, Tag, User};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::graphql::connection::{connection, Fetch, NodeSelection, Total};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, Kind};
@@ -44,8 +44,10 @@ pub struct Post {
     pub(crate) joined_like_count: Option<i64>,
     /// The title (1 to 200 characters).
     pub title: String,
-    /// The text (1 to 50,000 characters).
-    pub body: String,
+    /// The text, unless the statement that read the post left it out (its page selected
+    /// no `body`).
+    #[graphql(skip)]
+    pub(crate) body: Option<String>,
     /// Draft or published.
     pub status: PostStatus,
     /// When the post was published; null for drafts.
@@ -69,6 +71,7 @@ impl From<Joined<post::Model>> for Post {
             author,
             comment_count,
             like_count,
+            body_read,
         }: Joined<post::Model>,
     ) -> Self {
         Self {
@@ -78,7 +81,7 @@ impl From<Joined<post::Model>> for Post {
             joined_comment_count: comment_count,
             joined_like_count: like_count,
             title: m.title,
-            body: m.body,
+            body: body_read.then_some(m.body),
             status: if m.published_at.is_some() {
                 PostStatus::Published
             } else {
@@ -97,6 +100,19 @@ fn to_i32(n: Option<i64>) -> i32 {
 
 #[ComplexObject]
 impl Post {
+    /// The text (1 to 50,000 characters).
+    async fn body(&self) -> async_graphql::Result<&str> {
+        // Unread only when the page's selection had no `body`, which look-ahead never
+        // says of a selected field: an internal error, never an empty text.
+        let body = self.body.as_deref().ok_or_else(|| {
+            AppError::from(anyhow::anyhow!(
+                "post {}: body selected but not read",
+                self.db_id
+            ))
+        })?;
+        Ok(body)
+    }
+
     /// The global id of this post.
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Post, self.db_id)
@@ -208,6 +224,7 @@ pub(crate) fn post_joins(ctx: &Context<'_>) -> PostJoins {
         author: author_columns(&nodes),
         comment_count: nodes.selects("commentCount"),
         like_count: nodes.selects("likeCount"),
+        without_body: !nodes.selects("body"),
     }
 }
 
