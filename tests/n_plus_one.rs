@@ -345,21 +345,31 @@ async fn a_page_reads_its_authors_and_counts_in_its_own_statement(backend: Backe
     }
 }
 
+/// Calls `visit` on every JSON object in `value`, wherever it is.
+fn each_object(
+    value: &serde_json::Value,
+    visit: &mut impl FnMut(&serde_json::Map<String, serde_json::Value>),
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            visit(map);
+            map.values().for_each(|v| each_object(v, visit));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| each_object(v, visit)),
+        _ => {}
+    }
+}
+
 /// Every object of `value` that has a `username`, wherever it is.
 fn users_in(
     value: &serde_json::Value,
     found: &mut Vec<serde_json::Map<String, serde_json::Value>>,
 ) {
-    match value {
-        serde_json::Value::Object(map) => {
-            if map.contains_key("username") {
-                found.push(map.clone());
-            }
-            map.values().for_each(|v| users_in(v, found));
+    each_object(value, &mut |map| {
+        if map.contains_key("username") {
+            found.push(map.clone());
         }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| users_in(v, found)),
-        _ => {}
-    }
+    });
 }
 
 async fn a_page_joins_the_author_columns_its_selection_shows(backend: Backend) {
@@ -425,17 +435,12 @@ async fn a_page_joins_the_author_columns_its_selection_shows(backend: Backend) {
 /// Every post in `value` that shows its title (`title`) and its body (`body` or `b`), as
 /// (title, body).
 fn titled_bodies(value: &serde_json::Value, found: &mut Vec<(String, serde_json::Value)>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            let body = map.get("body").or_else(|| map.get("b"));
-            if let (Some(title), Some(body)) = (map.get("title"), body) {
-                found.push((title.as_str().unwrap().to_owned(), body.clone()));
-            }
-            map.values().for_each(|v| titled_bodies(v, found));
+    each_object(value, &mut |map| {
+        let body = map.get("body").or_else(|| map.get("b"));
+        if let (Some(title), Some(body)) = (map.get("title"), body) {
+            found.push((title.as_str().unwrap().to_owned(), body.clone()));
         }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| titled_bodies(v, found)),
-        _ => {}
-    }
+    });
 }
 
 /// A page leaves its posts' bodies out when no node selects `body`, and every shape that
