@@ -12,7 +12,7 @@ use sea_orm::{
 
 use super::keyset::{PostKey, PostOrderField, PostOrdering};
 use super::pages::{self, PerParent};
-use super::rows::{self, Joined, Positional, COMMENT_COUNT, LIKE_COUNT, WITHOUT_BODY};
+use super::rows::{self, Joined, COMMENT_COUNT, LIKE_COUNT, WITHOUT_BODY};
 use super::sql::Sql;
 use super::users::{self, AuthorColumns};
 use super::visibility::Visibility;
@@ -76,14 +76,8 @@ pub struct PostJoins {
 /// Post `p`'s columns in the model's order, its body empty, and the [`WITHOUT_BODY`]
 /// marker that says so.
 static WITHOUT_BODY_COLUMNS: LazyLock<String> = LazyLock::new(|| {
-    let columns: Vec<String> = <post::Model as Positional>::COLUMNS
-        .iter()
-        .map(|column| match *column {
-            "body" => "'' AS body".to_owned(),
-            column => format!("p.{column}"),
-        })
-        .collect();
-    format!("{}, TRUE AS {WITHOUT_BODY}", columns.join(", "))
+    let columns = rows::columns_leaving_out::<post::Model>("p", "body");
+    format!("{columns}, TRUE AS {WITHOUT_BODY}")
 });
 
 /// The comment count of post `p`.

@@ -27,6 +27,23 @@ pub trait Positional: FromQueryResult + Sized {
     fn from_pg(row: &PgRow, first: usize) -> Result<Self, sqlx::Error>;
 }
 
+/// `M`'s columns of the table aliased `alias`, in the model's order, with `left_out` read as
+/// an empty string instead (a column the reader must not see or need not carry); the list
+/// still decodes by position.
+pub fn columns_leaving_out<M: Positional>(alias: &str, left_out: &str) -> String {
+    M::COLUMNS
+        .iter()
+        .map(|field| {
+            if *field == left_out {
+                format!("'' AS {field}")
+            } else {
+                format!("{alias}.{field}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// How a statement's rows decode into a model.
 #[derive(Clone, Copy, Debug)]
 pub enum Decoding {

@@ -23,14 +23,7 @@ pub const ROLE_ADMIN: &str = "admin";
 /// password hash left out (as an empty string), so reads never carry it; only login reads
 /// it ([`find_by_login`]).
 static SELECT_SHOWN: LazyLock<String> = LazyLock::new(|| {
-    let columns = <user::Model as Positional>::COLUMNS
-        .iter()
-        .map(|field| match *field {
-            "password_hash" => format!("'' AS {field}"),
-            _ => format!("u.{field}"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = rows::columns_leaving_out::<user::Model>("u", "password_hash");
     format!("SELECT {columns} FROM users u WHERE ")
 });
 
