@@ -15,7 +15,7 @@ use crate::db::{self, StatementCounter};
 use crate::events::{EventBus, LocalBus, RedisBus};
 use crate::graphql::persisted::Persisted;
 use crate::graphql::Schemas;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Shared};
 use crate::lifecycle::Lifecycle;
 use crate::limits::budget::{Budget, LocalBudget};
 use crate::limits::redis_budget::RedisBudget;
@@ -105,12 +105,12 @@ impl App {
         if let Some(config) = &throttle {
             throttle::spawn_cleanup(config.clone());
         }
-        let router = http::router(AppState {
+        let router = http::router(AppState::new(Shared {
             services: services.clone(),
             schemas,
             throttle,
             documents: Arc::default(),
-        });
+        }));
         Ok(Self {
             listener,
             router,
