@@ -1,8 +1,33 @@
-//! The normal form of a request for the response cache's key: documents that differ only
-//! in insignificant characters (whitespace, commas, comments) share a key; variables in
-//! any key order share a key.
+//! Digests of requests: the response cache's key (of a document's normal form: documents
+//! that differ only in insignificant characters, whitespace, commas, comments, share a
+//! key; variables in any key order share a key) and the validation memo's.
 
 use std::fmt::Write as _;
+
+use async_graphql::Request;
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of `document` (the request's text, or its normal form), operation name and
+/// variables (in canonical form): everything but the caller that a request's answer, and
+/// its validation, depend on.
+pub fn digest(document: &str, request: &Request) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(document);
+    hasher.update([0]);
+    hasher.update(request.operation_name.as_deref().unwrap_or_default());
+    hasher.update([0]);
+    if request.variables.is_empty() {
+        // What `canonical_json` prints for no variables, without building a value.
+        hasher.update("{}");
+    } else {
+        let mut variables = String::new();
+        if let Ok(value) = serde_json::to_value(&request.variables) {
+            canonical_json(&value, &mut variables);
+        }
+        hasher.update(variables);
+    }
+    hasher.finalize().into()
+}
 
 /// `document` without insignificant characters: runs of whitespace, commas and comments
 /// become one space where two names or numbers would otherwise merge, and nothing

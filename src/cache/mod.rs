@@ -25,6 +25,7 @@
 mod document;
 mod entities;
 mod responses;
+mod validated;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,6 +36,7 @@ use redis::Script;
 
 pub use entities::{EntityKey, EntityKind};
 pub use responses::{CachedResponse, Lookup, ResponseKey};
+pub use validated::{ValidatedKey, ValidatedRequests};
 
 use crate::config::CacheSettings;
 use crate::redis::Redis;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use async_graphql::Request;
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
 use super::{count, document, Caches};
 use crate::config::CacheSettings;
@@ -22,22 +21,10 @@ pub struct ResponseKey([u8; 32]);
 impl ResponseKey {
     /// The key of `request`: what determines an anonymous response.
     pub fn of(request: &Request) -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(document::normalise(&request.query));
-        hasher.update([0]);
-        hasher.update(request.operation_name.as_deref().unwrap_or_default());
-        hasher.update([0]);
-        if request.variables.is_empty() {
-            // What `canonical_json` prints for no variables, without building a value.
-            hasher.update("{}");
-        } else {
-            let mut variables = String::new();
-            if let Ok(value) = serde_json::to_value(&request.variables) {
-                document::canonical_json(&value, &mut variables);
-            }
-            hasher.update(variables);
-        }
-        Self(hasher.finalize().into())
+        Self(document::digest(
+            &document::normalise(&request.query),
+            request,
+        ))
     }
 
     fn hex(&self) -> String {

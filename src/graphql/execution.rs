@@ -1,5 +1,7 @@
-//! The schema, built twice: with the guard and error codes as async-graphql extensions,
-//! and bare, for HTTP operations that [`Schemas::execute`] guards around it.
+//! The schema, built three times: with the guard and error codes as async-graphql
+//! extensions; bare, for HTTP operations that [`Schemas::execute`] guards around it; and
+//! bare without the validation rules, for HTTP operations whose text, operation name and
+//! variables passed them before ([`crate::cache::ValidatedRequests`]).
 //!
 //! Why two: once any extension is registered, async-graphql runs the whole extension
 //! chain for every field it resolves (a boxed future per extension per field, plus a
@@ -15,11 +17,12 @@
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
-use async_graphql::{Request, Response, SchemaEnv};
+use async_graphql::{Request, Response, SchemaEnv, ValidationMode};
 use futures_util::FutureExt as _;
 
 use super::context::RequestInfo;
 use super::{error_codes, introspection, operation, schema_builder, spans, AppSchema};
+use crate::cache::{ValidatedKey, ValidatedRequests};
 use crate::limits::analysis::RECURSION_LIMIT;
 use crate::limits::guard::Guard;
 use crate::services::Services;
@@ -31,6 +34,10 @@ pub struct Schemas {
     /// leaves to it.
     pub full: AppSchema,
     bare: AppSchema,
+    /// The bare schema validating only what execution needs, for requests that passed
+    /// full validation before ([`ValidatedRequests`]).
+    prevalidated: AppSchema,
+    validated: Arc<ValidatedRequests>,
     guard: Guard,
     /// The types, for the guard's analysis (async-graphql shows them only to extensions).
     env: SchemaEnv,
@@ -57,6 +64,7 @@ impl Schemas {
             builder.data(services.clone())
         };
         let bare = configured().finish();
+        let prevalidated = configured().validation_mode(ValidationMode::Fast).finish();
         // The guard enforces depth and cost with its own analysis (see `limits::analysis`);
         // async-graphql's recursion limit still bounds the validator.
         let mut full = configured()
@@ -69,6 +77,8 @@ impl Schemas {
         Ok(Self {
             full: full.finish(),
             bare,
+            prevalidated,
+            validated: Arc::default(),
             guard,
             env: schema_env()?,
             refuse_introspection,
@@ -104,7 +114,18 @@ impl Schemas {
             None => return self.full.execute(request).await,
             Some(Err(refusal)) => Response::from_errors(vec![refusal]),
             Some(Ok(())) => {
-                let mut response = self.bare.execute(request).await;
+                let key = ValidatedKey::of(&request);
+                let mut response = if self.validated.passed(&key) {
+                    self.prevalidated.execute(request).await
+                } else {
+                    let response = self.bare.execute(request).await;
+                    // Errors may be validation's (or a resolver's: then it is validated
+                    // again next time, which costs only time).
+                    if response.errors.is_empty() {
+                        self.validated.remember(key);
+                    }
+                    response
+                };
                 run.order(&mut response);
                 response
             }
