@@ -66,7 +66,7 @@ def ts(value: str | None) -> int | None:
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
-def post_json(url: str, body: dict | str, headers: dict | None = None, timeout=60) -> dict:
+def post_raw(url: str, body: dict | str, headers: dict | None = None, timeout=60) -> bytes:
     data = body if isinstance(body, str) else json.dumps(body)
     req = urllib.request.Request(
         url,
@@ -77,10 +77,14 @@ def post_json(url: str, body: dict | str, headers: dict | None = None, timeout=6
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
+            return resp.read()
     except urllib.error.HTTPError as e:
         text = e.read().decode(errors="replace")
         raise RuntimeError(f"HTTP {e.code} from {url}: {text[:500]}") from None
+
+
+def post_json(url: str, body: dict | str, headers: dict | None = None, timeout=60) -> dict:
+    return json.loads(post_raw(url, body, headers, timeout))
 
 
 def psql(db_url: str, sql: str) -> str:
@@ -444,6 +448,32 @@ def cache_lookups(graphql_url: str) -> dict:
     return out
 
 
+def measure_same_body_ceiling(cached: System, op: str, request: Path, args) -> dict:
+    """The ceiling answering the very bytes the cached Gatehouse answers `op` with (a
+    process of its own on --ceiling-same-port), measured like any other row."""
+    body = args.out / "raw" / f"ceiling-same-{op}.json"
+    body.write_bytes(post_raw(cached.url, request.read_text()))
+    url = f"http://127.0.0.1:{args.ceiling_same_port}/"
+    proc = subprocess.Popen([args.ceiling_bin, f"127.0.0.1:{args.ceiling_same_port}", str(body)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.read() == body.read_bytes():
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"the same-body ceiling did not answer at {url}")
+        system = System("ceiling_same", "axum ceiling, same body", url, proc.pid)
+        env = {"BENCH_MODE": "static", "BENCH_CHECK_ERRORS": "1", "BENCH_BODY_FILE": str(request)}
+        return measure(system, op, env, args)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def measure(system: System, op: str, env_extra: dict, args) -> dict:
     tag = f"{op}-{system.key}"
     checkpoint(args.admin_url)
@@ -468,7 +498,7 @@ def measure(system: System, op: str, env_extra: dict, args) -> dict:
     if pg_before is not None and pg_after is not None and res["requests"]:
         result["pg_cpu_ms_per_request"] = (pg_after - pg_before) * 1000 / res["requests"]
     result["rps"] = res["requests"] / (res["duration_us"] / 1e6) if res["duration_us"] else 0
-    if args.pgss and system.key != "ceiling":
+    if args.pgss and not system.key.startswith("ceiling"):
         total, top = pgss_collect(args.admin_url, args.db)
         result["sql_statements"] = total
         result["sql_per_request"] = total / res["requests"] if res["requests"] else None
@@ -556,9 +586,14 @@ def render(results: dict, meta: dict) -> str:
                 rp = (f"rps {fmt(ratio(ghc['rps'], pg['rps']), '.2f')}×, "
                       f"p99 {fmt(ratio(ghc['wrk']['p99_us'], pg['wrk']['p99_us']), '.2f')}×")
             rc = f"rps {fmt(ratio(ghc['rps'], op_ceiling['rps']), '.3f')}×" if op_ceiling else ""
+            same = by.get((op, "ceiling_same"))
+            if same:
+                rc += f"; same body: {fmt(ratio(ghc['rps'], same['rps']), '.3f')}×"
             lines.append(row(ghc, "Gatehouse (cached)", rp, rc))
         if by.get((op, "ceiling")):
             lines.append(row(by[(op, "ceiling")], "axum ceiling, right after"))
+        if by.get((op, "ceiling_same")):
+            lines.append(row(by[(op, "ceiling_same")], "axum ceiling, same body as cached"))
         if pg:
             lines.append(row(pg, "PostGraphile"))
     if ceiling:
@@ -592,6 +627,10 @@ def render(results: dict, meta: dict) -> str:
                  "70-byte body through the same wrk Lua script, its response check included, as "
                  "every other row; it runs right after each operation's cached run (that "
                  "operation's ceiling ratios use it) and once more at the end (the write row's). "
+                 "A second ceiling process then answers that operation with the very bytes the "
+                 "cached Gatehouse sends (\"same body\"): wrk's and the kernel's work per response "
+                 "grow with its size (5-6 KB against 70 bytes), so that row shows what Gatehouse "
+                 "itself adds to a cache hit, the 70-byte one what any server could reach. "
                  + ("PostGraphile runs with `pgOrderByNullsLast` so its `PUBLISHED_AT_DESC` matches "
                     "the contract's order (drafts last) and can use the `published_at DESC NULLS "
                     "LAST` index. " if meta.get("peer_nulls_last", True) else
@@ -619,6 +658,9 @@ def main() -> int:
     p.add_argument("--postgraphile-pid", type=int, required=True)
     p.add_argument("--ceiling", required=True)
     p.add_argument("--ceiling-pid", type=int, required=True)
+    p.add_argument("--ceiling-bin", help="run the ceiling a second time per read, answering "
+                   "the cached Gatehouse's own response bytes")
+    p.add_argument("--ceiling-same-port", type=int, default=18092)
     p.add_argument("--db", required=True)
     p.add_argument("--db-url", required=True)
     p.add_argument("--admin-url", required=True)
@@ -697,6 +739,8 @@ def main() -> int:
             runs.append(measure(s, op, env, args))
             if s is ghc:
                 runs.append(measure(ceil, op, ceiling_env, args))
+                if args.ceiling_bin:
+                    runs.append(measure_same_body_ceiling(ghc, op, body, args))
 
     # 3. Writes: accounts are created only now, so the read rows' RSS is not inflated by the
     # password hashing of `register` (argon2 buffers stay in the allocator's arenas).

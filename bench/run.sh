@@ -17,7 +17,7 @@
 #   BENCH_CONCURRENCY [32] | BENCH_OPS [feed,deep,single,user_page,write]
 #   BENCH_DB [gatehouse_bench] | PGHOST [127.0.0.1] | PGPORT [5432] | PGUSER [postgres]
 #   BENCH_REDIS_URL [redis://127.0.0.1:6379] | BENCH_GATEHOUSE_PORT [18080]
-#   BENCH_GATEHOUSE_CACHED_PORT [18083] | BENCH_PEER_PORT [18091] | BENCH_CEILING_PORT [18090] | BENCH_NO_PGSS [unset]
+#   BENCH_GATEHOUSE_CACHED_PORT [18083] | BENCH_PEER_PORT [18091] | BENCH_CEILING_PORT [18090] | BENCH_CEILING_SAME_PORT [18092] | BENCH_NO_PGSS [unset]
 #   BENCH_SKIP_BUILD [unset: build] | BENCH_DROP_DB [unset: keep the database]
 #   BENCH_GATEHOUSE_BIN [target/release/gatehouse]: measure this binary instead
 set -euo pipefail
@@ -56,6 +56,7 @@ GH_PORT="${BENCH_GATEHOUSE_PORT:-18080}"
 GH_CACHED_PORT="${BENCH_GATEHOUSE_CACHED_PORT:-18083}"
 PEER_PORT="${BENCH_PEER_PORT:-18091}"
 CEILING_PORT="${BENCH_CEILING_PORT:-18090}"
+CEILING_SAME_PORT="${BENCH_CEILING_SAME_PORT:-18092}"
 RESULTS="$BENCH_DIR/results"
 [ "$SCALE" = tiny ] && RESULTS="$BENCH_DIR/results/tiny"  # a smoke run keeps the real table
 LOGS="$RESULTS/logs"
@@ -111,9 +112,9 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 need wrk "Debian package wrk"
 
-for port in "$GH_PORT" "$GH_CACHED_PORT" "$PEER_PORT" "$CEILING_PORT"; do
+for port in "$GH_PORT" "$GH_CACHED_PORT" "$PEER_PORT" "$CEILING_PORT" "$CEILING_SAME_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "port $port is already in use (set BENCH_GATEHOUSE_PORT / BENCH_GATEHOUSE_CACHED_PORT / BENCH_PEER_PORT / BENCH_CEILING_PORT)"
+    die "port $port is already in use (set BENCH_GATEHOUSE_PORT / BENCH_GATEHOUSE_CACHED_PORT / BENCH_PEER_PORT / BENCH_CEILING_PORT / BENCH_CEILING_SAME_PORT)"
   fi
 done
 
@@ -275,6 +276,7 @@ python3 "$BENCH_DIR/bench.py" \
   --gatehouse-cached "http://127.0.0.1:$GH_CACHED_PORT/graphql" --gatehouse-cached-pid "$GH_CACHED_PID" \
   --postgraphile "http://127.0.0.1:$PEER_PORT/graphql" --postgraphile-pid "$PEER_PID" \
   --ceiling "http://127.0.0.1:$CEILING_PORT/" --ceiling-pid "$CEILING_PID" \
+  --ceiling-bin "$CEILING_BIN" --ceiling-same-port "$CEILING_SAME_PORT" \
   --db "$DB" --db-url "$DB_URL" --admin-url "$ADMIN_URL" \
   --users "$USERS" --posts "$POSTS" \
   --duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY" --ops "$OPS" \
