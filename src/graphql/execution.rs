@@ -3,7 +3,7 @@
 //! bare without the validation rules, for HTTP operations whose text, operation name and
 //! variables passed them before ([`crate::cache::ValidatedRequests`]).
 //!
-//! Why two: once any extension is registered, async-graphql runs the whole extension
+//! Why a bare one: once any extension is registered, async-graphql runs the whole extension
 //! chain for every field it resolves (a boxed future per extension per field, plus a
 //! registry lookup), whether or not an extension looks at fields; none of ours does. That
 //! was a quarter to a third of the instructions of an uncached list query (callgrind). The
