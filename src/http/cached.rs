@@ -104,7 +104,8 @@ pub(super) fn store(
     max_age: u32,
     operation: Option<String>,
 ) {
-    if let Ok(body) = serde_json::to_vec(&Body::data(&response.data)) {
+    let mut body = Vec::with_capacity(1024);
+    if Body::data(&response.data).write(&mut body).is_ok() {
         services
             .caches
             .store_response(key, version, body.into(), max_age, operation);

@@ -7,6 +7,7 @@ pub mod documents;
 pub mod graphql;
 pub mod hardening;
 pub mod health;
+mod json;
 pub mod response;
 pub mod ws;
 

@@ -101,15 +101,11 @@ fn is_rate_limited(response: &Response) -> bool {
 }
 
 /// A response as it goes on the wire: `data` (absent for a request error), then `errors`
-/// and `extensions` when there are any. Serialised straight from async-graphql's values,
-/// so fields keep the order the query selected them in.
-#[derive(serde::Serialize)]
+/// and `extensions` when there are any. Written straight from async-graphql's values
+/// ([`super::json`]), so fields keep the order the query selected them in.
 pub struct Body<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'a async_graphql::Value>,
-    #[serde(skip_serializing_if = "<[ServerError]>::is_empty")]
     errors: &'a [ServerError],
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     extensions: &'a BTreeMap<String, async_graphql::Value>,
 }
 
@@ -122,6 +118,34 @@ impl<'a> Body<'a> {
             errors: &[],
             extensions: &NONE,
         }
+    }
+
+    /// Appends this body as JSON to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let mut separator = b'{';
+        if let Some(data) = self.data {
+            out.push(separator);
+            separator = b',';
+            out.extend_from_slice(br#""data":"#);
+            super::json::write_value(out, data);
+        }
+        if !self.errors.is_empty() {
+            out.push(separator);
+            separator = b',';
+            out.extend_from_slice(br#""errors":"#);
+            serde_json::to_writer(&mut *out, self.errors)?;
+        }
+        if !self.extensions.is_empty() {
+            out.push(separator);
+            separator = b',';
+            out.extend_from_slice(br#""extensions":"#);
+            serde_json::to_writer(&mut *out, self.extensions)?;
+        }
+        if separator == b'{' {
+            out.push(separator);
+        }
+        out.push(b'}');
+        Ok(())
     }
 }
 
@@ -142,7 +166,9 @@ fn write_json(out: &mut Vec<u8>, mut response: Response, request_id: &str) {
         errors: &response.errors,
         extensions: &response.extensions,
     };
-    if serde_json::to_writer(&mut *out, &body).is_err() {
+    let start = out.len();
+    if body.write(out).is_err() {
+        out.truncate(start);
         out.extend_from_slice(
             br#"{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}"#,
         );
@@ -239,6 +265,51 @@ pub fn rate_limit_headers(headers: &mut HeaderMap, budget: &BudgetStatus) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_hold_data_errors_and_extensions_only_when_present() {
+        let data = async_graphql::Value::from_json(serde_json::json!({ "a": [1, "x"] })).unwrap();
+        let errors = [ServerError::new("boom", None)];
+        let mut extensions = BTreeMap::new();
+        extensions.insert("cost".to_owned(), async_graphql::Value::from(3));
+        let cases = [
+            (
+                Some(&data),
+                &errors[..0],
+                BTreeMap::new(),
+                r#"{"data":{"a":[1,"x"]}}"#,
+            ),
+            (
+                None,
+                &errors[..],
+                BTreeMap::new(),
+                r#"{"errors":[{"message":"boom"}]}"#,
+            ),
+            (
+                Some(&data),
+                &errors[..],
+                extensions.clone(),
+                r#"{"data":{"a":[1,"x"]},"errors":[{"message":"boom"}],"extensions":{"cost":3}}"#,
+            ),
+            (
+                None,
+                &errors[..0],
+                extensions,
+                r#"{"extensions":{"cost":3}}"#,
+            ),
+            (None, &errors[..0], BTreeMap::new(), "{}"),
+        ];
+        for (data, errors, extensions, expected) in cases {
+            let mut out = Vec::new();
+            let body = Body {
+                data,
+                errors,
+                extensions: &extensions,
+            };
+            body.write(&mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
+    }
 
     #[test]
     fn accept_header_picks_the_media_type() {
