@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod context;
+pub mod datetime;
 pub mod error_codes;
 pub mod execution;
 pub mod field_order;

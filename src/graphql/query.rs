@@ -1,7 +1,6 @@
 //! The root query type.
 
 use async_graphql::{Context, Object, SimpleObject, ID};
-use chrono::{DateTime, Utc};
 
 use super::connection::{Fetch, Total};
 use super::context::{ContextExt, RequestInfo};
@@ -11,6 +10,7 @@ use super::types::{
     load_node, post_joins, Node, Post, PostConnection, PostStatus, TagConnection, User,
 };
 use crate::error::{AppError, AppResult};
+use crate::graphql::datetime::Timestamp;
 use crate::store::keyset::{self, PostKey, PostOrdering};
 use crate::store::{self, posts};
 
@@ -149,7 +149,7 @@ impl Query {
             limit: to_i32(status.limit),
             cost: to_i32(status.cost),
             remaining: to_i32(status.remaining),
-            reset_at: status.reset_at,
+            reset_at: Timestamp(status.reset_at),
         })
     }
 }
@@ -168,7 +168,7 @@ pub struct RateLimit {
     /// Points left in the current window.
     pub remaining: i32,
     /// When the window refills.
-    pub reset_at: DateTime<Utc>,
+    pub reset_at: Timestamp,
 }
 
 async fn list_posts(

@@ -1,13 +1,13 @@
 //! `Comment`.
 
 use async_graphql::{ComplexObject, Context, SimpleObject, ID};
-use chrono::{DateTime, Utc};
 use entity::comment;
 
 use super::user::author_of;
 use super::{Post, User};
 use crate::graphql::connection::connection;
 use crate::graphql::context::ContextExt;
+use crate::graphql::datetime::Timestamp;
 use crate::graphql::ids::{self, Kind};
 use crate::store::rows::Joined;
 use crate::store::users::Shown;
@@ -28,7 +28,7 @@ pub struct Comment {
     /// The comment text (1 to 5,000 characters).
     pub body: String,
     /// When the comment was written.
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 impl From<comment::Model> for Comment {
@@ -45,7 +45,7 @@ impl From<Joined<comment::Model>> for Comment {
             author_id: m.author_id,
             joined_author: author,
             body: m.body,
-            created_at: m.created_at,
+            created_at: Timestamp(m.created_at),
         }
     }
 }

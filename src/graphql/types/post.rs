@@ -1,7 +1,6 @@
 //! `Post`, its status, and the per-parent post pages shared by `User.posts` and `Tag.posts`.
 
 use async_graphql::{ComplexObject, Context, Enum, SimpleObject, ID};
-use chrono::{DateTime, Utc};
 use entity::post;
 
 use super::user::{author_columns, author_of};
@@ -9,6 +8,7 @@ use super::{CommentConnection, Tag, User};
 use crate::error::{AppError, AppResult};
 use crate::graphql::connection::{connection, Fetch, NodeSelection, Total};
 use crate::graphql::context::ContextExt;
+use crate::graphql::datetime::Timestamp;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::loaders::{CommentPageKey, CountKey, PostPageKey};
 use crate::store::keyset::{self, CommentKey, PostKey, PostOrdering};
@@ -51,11 +51,11 @@ pub struct Post {
     /// Draft or published.
     pub status: PostStatus,
     /// When the post was published; null for drafts.
-    pub published_at: Option<DateTime<Utc>>,
+    pub published_at: Option<Timestamp>,
     /// When the post was created.
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     /// When the post was last changed.
-    pub updated_at: DateTime<Utc>,
+    pub updated_at: Timestamp,
 }
 
 impl From<post::Model> for Post {
@@ -87,9 +87,9 @@ impl From<Joined<post::Model>> for Post {
             } else {
                 PostStatus::Draft
             },
-            published_at: m.published_at,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
+            published_at: m.published_at.map(Timestamp),
+            created_at: Timestamp(m.created_at),
+            updated_at: Timestamp(m.updated_at),
         }
     }
 }

@@ -1,13 +1,13 @@
 //! `User`.
 
 use async_graphql::{ComplexObject, Context, SimpleObject, ID};
-use chrono::{DateTime, Utc};
 use entity::user;
 
 use super::post::{post_page, PostConnection};
 use crate::error::AppError;
 use crate::graphql::connection::NodeSelection;
 use crate::graphql::context::ContextExt;
+use crate::graphql::datetime::Timestamp;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::loaders::CountKey;
 use crate::store::posts::PostParent;
@@ -109,8 +109,8 @@ impl User {
     }
 
     /// When the account was created.
-    async fn created_at(&self) -> async_graphql::Result<DateTime<Utc>> {
-        Ok(self.details()?.created_at)
+    async fn created_at(&self) -> async_graphql::Result<Timestamp> {
+        Ok(Timestamp(self.details()?.created_at))
     }
 
     /// The global id of this user.
