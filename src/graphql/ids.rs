@@ -42,7 +42,15 @@ impl Kind {
 
 /// The global id of row `id` of `kind`.
 pub fn encode(kind: Kind, id: i64) -> ID {
-    ID(STANDARD.encode(format!("{}:{id}", kind.name())))
+    // Not `format!`: through `fmt` and a growing `String` an id cost ~1,500 instructions,
+    // 3% of a nested page that shows forty of them.
+    let mut digits = itoa::Buffer::new();
+    let (name, digits) = (kind.name().as_bytes(), digits.format(id).as_bytes());
+    let mut text = Vec::with_capacity(name.len() + 1 + digits.len());
+    text.extend_from_slice(name);
+    text.push(b':');
+    text.extend_from_slice(digits);
+    ID(STANDARD.encode(text))
 }
 
 /// Splits a global id; a malformed one is `BAD_USER_INPUT` on `field`.
@@ -77,5 +85,12 @@ mod tests {
         assert_eq!(decode_as("id", &id, Kind::User).unwrap(), None);
         assert!(decode("id", &ID("nope".into())).is_err());
         assert!(decode("id", &ID(STANDARD.encode("Planet:1"))).is_err());
+        for kind in [Kind::User, Kind::Post, Kind::Comment, Kind::Tag] {
+            for n in [0, 1, -1, 9, 10, 99_999, i64::MAX, i64::MIN] {
+                let id = encode(kind, n);
+                assert_eq!(id.as_str(), STANDARD.encode(format!("{}:{n}", kind.name())));
+                assert_eq!(decode("id", &id).unwrap(), (kind, n));
+            }
+        }
     }
 }
