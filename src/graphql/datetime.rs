@@ -13,12 +13,6 @@ use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub DateTime<Utc>);
 
-impl From<DateTime<Utc>> for Timestamp {
-    fn from(instant: DateTime<Utc>) -> Self {
-        Self(instant)
-    }
-}
-
 /// Implement the DateTime<Utc> scalar
 ///
 /// The input/output is a string in RFC3339 format.

@@ -58,7 +58,7 @@ fn is_raw(map: &async_graphql::indexmap::IndexMap<async_graphql::Name, Value>) -
 }
 
 /// Appends `text` as a JSON string.
-pub fn write_str(out: &mut Vec<u8>, text: &str) {
+fn write_str(out: &mut Vec<u8>, text: &str) {
     if needs_escape(text.as_bytes()) {
         with_serde(out, text);
     } else {
