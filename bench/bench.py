@@ -629,7 +629,7 @@ def render(results: dict, meta: dict) -> str:
                  "operation's ceiling ratios use it) and once more at the end (the write row's). "
                  "A second ceiling process then answers that operation with the very bytes the "
                  "cached Gatehouse sends (\"same body\"): wrk's and the kernel's work per response "
-                 "grow with its size (5-6 KB against 70 bytes), so that row shows what Gatehouse "
+                 "grow with its size (0.4 to 10 KB here against 70 bytes), so that row shows what Gatehouse "
                  "itself adds to a cache hit, the 70-byte one what any server could reach. "
                  + ("PostGraphile runs with `pgOrderByNullsLast` so its `PUBLISHED_AT_DESC` matches "
                     "the contract's order (drafts last) and can use the `published_at DESC NULLS "
