@@ -47,70 +47,44 @@ pub fn rfc3339(instant: &DateTime<Utc>) -> String {
         return instant.to_rfc3339();
     }
     let seconds = time.num_seconds_from_midnight();
-    let mut text = Ascii::default();
-    text.digits(4, year.unsigned_abs());
-    text.byte(b'-');
-    text.digits(2, date.month());
-    text.byte(b'-');
-    text.digits(2, date.day());
-    text.byte(b'T');
-    text.digits(2, seconds / 3600);
-    text.byte(b':');
-    text.digits(2, seconds / 60 % 60);
-    text.byte(b':');
-    text.digits(2, seconds % 60);
+    // Bytes, then one check that they are UTF-8: pushing `char`s encodes each one and cost
+    // more than chrono's own formatting.
+    let mut text = Vec::with_capacity(35);
+    for (count, value, after) in [
+        (4, year.unsigned_abs(), b'-'),
+        (2, date.month(), b'-'),
+        (2, date.day(), b'T'),
+        (2, seconds / 3600, b':'),
+        (2, seconds / 60 % 60, b':'),
+    ] {
+        push_digits(&mut text, count, value);
+        text.push(after);
+    }
+    push_digits(&mut text, 2, seconds % 60);
     if nanos != 0 {
-        text.byte(b'.');
+        text.push(b'.');
         if nanos % 1_000_000 == 0 {
-            text.digits(3, nanos / 1_000_000);
+            push_digits(&mut text, 3, nanos / 1_000_000);
         } else if nanos % 1_000 == 0 {
-            text.digits(6, nanos / 1_000);
+            push_digits(&mut text, 6, nanos / 1_000);
         } else {
-            text.digits(9, nanos);
+            push_digits(&mut text, 9, nanos);
         }
     }
-    for &byte in b"+00:00" {
-        text.byte(byte);
-    }
-    text.into_string().unwrap_or_else(|| instant.to_rfc3339())
+    text.extend_from_slice(b"+00:00");
+    // Only ASCII digits and punctuation were written: never the fallback.
+    String::from_utf8(text).unwrap_or_else(|_| instant.to_rfc3339())
 }
 
-/// A short ASCII text built in place (the longest instant takes 35 bytes).
-struct Ascii {
-    bytes: [u8; 35],
-    len: usize,
-}
-
-impl Default for Ascii {
-    fn default() -> Self {
-        Self {
-            bytes: [0; 35],
-            len: 0,
-        }
+/// Appends `value`'s last `count` (at most 9) decimal digits, zero-padded.
+fn push_digits(text: &mut Vec<u8>, count: usize, value: u32) {
+    let mut digits = [b'0'; 9];
+    let mut rest = value;
+    for digit in digits[..count].iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
     }
-}
-
-impl Ascii {
-    fn byte(&mut self, byte: u8) {
-        self.bytes[self.len] = byte;
-        self.len += 1;
-    }
-
-    /// `value`'s last `count` decimal digits, zero-padded.
-    fn digits(&mut self, count: usize, mut value: u32) {
-        for i in (0..count).rev() {
-            self.bytes[self.len + i] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-        self.len += count;
-    }
-
-    /// The text (`None` cannot happen: only ASCII is ever written).
-    fn into_string(self) -> Option<String> {
-        std::str::from_utf8(&self.bytes[..self.len])
-            .ok()
-            .map(str::to_owned)
-    }
+    text.extend_from_slice(&digits[..count]);
 }
 
 #[cfg(test)]
