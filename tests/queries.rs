@@ -1000,6 +1000,58 @@ async fn a_document_sent_again_answers_for_its_own_variables_and_operation(backe
     assert_eq!(answer.data()["posts"], json!({ "totalCount": 1 }));
 }
 
+/// Every `DateTime` in a response is the stored instant as chrono's `to_rfc3339` writes
+/// it (the scalar writes the text itself): a post's three times, a comment's and a user's.
+async fn times_are_the_stored_instants_as_rfc3339(backend: Backend) {
+    use sea_orm::EntityTrait as _;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (token, _) = app.register("ada").await;
+    let post = app.create_post(&token, "timed", true, &[]).await;
+    app.add_comment(&token, &post, "first").await;
+    let res = app
+        .graphql_as(
+            Some(&token),
+            "query($p: ID!) { viewer { id createdAt } node(id: $p) { ... on Post {
+               createdAt updatedAt publishedAt comments(first: 1) { nodes { id createdAt } } } } }",
+            json!({ "p": post }),
+        )
+        .await;
+    let data = res.data();
+    let row_id = |global: &Value| {
+        let id = async_graphql::ID(global.as_str().unwrap().to_owned());
+        gatehouse::graphql::ids::decode("id", &id).unwrap().1
+    };
+    let db = &app.services.db;
+    let stored_post = entity::post::Entity::find_by_id(row_id(&json!(post)))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let node = &data["node"];
+    assert_eq!(node["createdAt"], stored_post.created_at.to_rfc3339());
+    assert_eq!(node["updatedAt"], stored_post.updated_at.to_rfc3339());
+    let published = stored_post.published_at.unwrap();
+    assert_eq!(node["publishedAt"], published.to_rfc3339());
+    let comment = &node["comments"]["nodes"][0];
+    let stored_comment = entity::comment::Entity::find_by_id(row_id(&comment["id"]))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(comment["createdAt"], stored_comment.created_at.to_rfc3339());
+    let stored_user = entity::user::Entity::find_by_id(row_id(&data["viewer"]["id"]))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        data["viewer"]["createdAt"],
+        stored_user.created_at.to_rfc3339()
+    );
+}
+
 /// A variable the request leaves out takes the operation's default, in `@include`/`@skip`
 /// and in arguments alike: over POST, GET and WebSocket (graphql-transport-ws).
 async fn omitted_variables_take_their_declared_defaults(backend: Backend) {
@@ -1053,6 +1105,7 @@ async fn omitted_variables_take_their_declared_defaults(backend: Backend) {
 
 backend_tests!(
     omitted_variables_take_their_declared_defaults,
+    times_are_the_stored_instants_as_rfc3339,
     a_document_sent_again_answers_for_its_own_variables_and_operation,
     response_fields_come_in_the_order_they_were_requested,
     node_fetches_a_user_a_post_a_comment_and_a_tag_by_global_id,
