@@ -1,5 +1,7 @@
 //! `Comment`.
 
+use std::borrow::Cow;
+
 use async_graphql::{ComplexObject, Context, SimpleObject, ID};
 use entity::comment;
 
@@ -10,7 +12,6 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::datetime::Timestamp;
 use crate::graphql::ids::{self, Kind};
 use crate::store::rows::Joined;
-use crate::store::users::Shown;
 
 /// A comment on a post. It is visible exactly when its post is.
 #[derive(SimpleObject, Clone, Debug)]
@@ -24,7 +25,7 @@ pub struct Comment {
     pub(crate) author_id: i64,
     /// The author, when the statement that read the comment joined it.
     #[graphql(skip)]
-    pub(crate) joined_author: Option<Shown>,
+    pub(crate) joined_author: Option<User>,
     /// The comment text (1 to 5,000 characters).
     pub body: String,
     /// When the comment was written.
@@ -43,7 +44,7 @@ impl From<Joined<comment::Model>> for Comment {
             db_id: m.id,
             post_id: m.post_id,
             author_id: m.author_id,
-            joined_author: author,
+            joined_author: author.map(User::from),
             body: m.body,
             created_at: Timestamp(m.created_at),
         }
@@ -58,7 +59,7 @@ impl Comment {
     }
 
     /// Who wrote the comment.
-    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<Cow<'_, User>> {
         let joined = self.joined_author.as_ref();
         author_of(ctx, joined, self.author_id, || {
             format!("comment {}", self.db_id)

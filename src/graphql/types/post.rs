@@ -1,5 +1,7 @@
 //! `Post`, its status, and the per-parent post pages shared by `User.posts` and `Tag.posts`.
 
+use std::borrow::Cow;
+
 use async_graphql::{ComplexObject, Context, Enum, SimpleObject, ID};
 use entity::post;
 
@@ -10,11 +12,10 @@ use crate::graphql::connection::{connection, Fetch, NodeSelection, Total};
 use crate::graphql::context::ContextExt;
 use crate::graphql::datetime::Timestamp;
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::loaders::{CommentPageKey, CountKey, PostPageKey};
+use crate::graphql::loaders::{into_rows, CommentPageKey, CountKey, PostPageKey};
 use crate::store::keyset::{self, CommentKey, PostKey, PostOrdering};
 use crate::store::posts::{PostJoins, PostParent};
 use crate::store::rows::Joined;
-use crate::store::users::Shown;
 
 /// Whether a post is visible to everyone.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub struct Post {
     pub(crate) author_id: i64,
     /// The author, when the statement that read the post joined it.
     #[graphql(skip)]
-    pub(crate) joined_author: Option<Shown>,
+    pub(crate) joined_author: Option<User>,
     /// The comment count, when the statement that read the post read it.
     #[graphql(skip)]
     pub(crate) joined_comment_count: Option<i64>,
@@ -77,7 +78,7 @@ impl From<Joined<post::Model>> for Post {
         Self {
             db_id: m.id,
             author_id: m.author_id,
-            joined_author: author,
+            joined_author: author.map(User::from),
             joined_comment_count: comment_count,
             joined_like_count: like_count,
             title: m.title,
@@ -119,7 +120,7 @@ impl Post {
     }
 
     /// Who wrote the post.
-    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<Cow<'_, User>> {
         let joined = self.joined_author.as_ref();
         author_of(ctx, joined, self.author_id, || {
             format!("post {}", self.db_id)
@@ -186,17 +187,17 @@ impl Post {
             .map(keyset::decode_comment_cursor)
             .transpose()?;
         let has_after = after_key.is_some();
-        let rows = ctx
-            .loaders()?
-            .comment_pages
-            .load_one(CommentPageKey {
-                post_id: self.db_id,
-                after: after_key,
-                limit: fetch.rows(),
-                authors: author_columns(&NodeSelection::of(ctx)),
-            })
-            .await?
-            .unwrap_or_default();
+        let rows = into_rows(
+            ctx.loaders()?
+                .comment_pages
+                .load_one(CommentPageKey {
+                    post_id: self.db_id,
+                    after: after_key,
+                    limit: fetch.rows(),
+                    authors: author_columns(&NodeSelection::of(ctx)),
+                })
+                .await?,
+        );
         Ok(CommentConnection::new(
             ctx,
             rows,
@@ -243,18 +244,18 @@ pub(crate) async fn post_page(
         .map(|c| keyset::decode_post_cursor(ordering, c))
         .transpose()?;
     let has_after = after_key.is_some();
-    let rows = ctx
-        .loaders()?
-        .post_pages
-        .load_one(PostPageKey {
-            parent,
-            parent_id,
-            after: after_key,
-            limit: fetch.rows(),
-            joins: post_joins(ctx),
-        })
-        .await?
-        .unwrap_or_default();
+    let rows = into_rows(
+        ctx.loaders()?
+            .post_pages
+            .load_one(PostPageKey {
+                parent,
+                parent_id,
+                after: after_key,
+                limit: fetch.rows(),
+                joins: post_joins(ctx),
+            })
+            .await?,
+    );
     let total = match parent {
         PostParent::Author => CountKey::PostsOfAuthor(parent_id),
         PostParent::Tag => CountKey::PostsOfTag(parent_id),

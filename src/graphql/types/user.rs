@@ -1,5 +1,7 @@
 //! `User`.
 
+use std::borrow::Cow;
+
 use async_graphql::{ComplexObject, Context, SimpleObject, ID};
 use entity::user;
 
@@ -46,25 +48,21 @@ pub(crate) fn author_columns(nodes: &NodeSelection<'_>) -> Option<AuthorColumns>
     })
 }
 
-/// The author of a post or comment: the one its page's statement joined, else through the
-/// users loader. `owner` names the row for the error when the author row is missing.
-pub(crate) async fn author_of(
+/// The author of a post or comment: the one its page's statement joined (lent, not
+/// copied), else through the users loader. `owner` names the row for the error when the
+/// author row is missing.
+pub(crate) async fn author_of<'a>(
     ctx: &Context<'_>,
-    joined: Option<&Shown>,
+    joined: Option<&'a User>,
     author_id: i64,
     owner: impl FnOnce() -> String,
-) -> async_graphql::Result<User> {
-    let user = match joined {
-        Some(user) => Some(user.clone()),
-        None => ctx
-            .loaders()?
-            .users
-            .load_one(author_id)
-            .await?
-            .map(Shown::from),
-    };
+) -> async_graphql::Result<Cow<'a, User>> {
+    if let Some(user) = joined {
+        return Ok(Cow::Borrowed(user));
+    }
+    let user = ctx.loaders()?.users.load_one(author_id).await?;
     let user = user.ok_or_else(|| AppError::from(anyhow::anyhow!("{} has no author", owner())))?;
-    Ok(user.into())
+    Ok(Cow::Owned(Shown::from(user).into()))
 }
 
 impl From<Shown> for User {
