@@ -507,10 +507,47 @@ async fn postgres_sessions_start_set_up_for_bounded_pages() {
     assert!(res.data()["posts"]["nodes"].is_array(), "{res:?}");
 }
 
+/// Objects with at most one selected field that can wait resolve their fields one after
+/// another (`graphql::in_order`); an object with two must still queue both fields' keys in
+/// the same level. A post's comment and like counts through the count loader are one
+/// statement only when both keys are in one batch: on SQLite a user's page does not read
+/// them in its own statement, so the loader counts them. (On PostgreSQL the page reads
+/// them, nothing waits, and the counts must agree just the same.)
+async fn two_waiting_fields_of_one_object_load_in_one_level(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &[NO_RESPONSE_CACHE, NO_ENTITY_CACHE]).await else {
+        return;
+    };
+    load_fixture(&app).await;
+    let page = |fields: &str| {
+        format!(
+            "{{ user(username: \"author2\") {{ posts(first: 5) {{ nodes {{ id {fields} }} }} }} }}"
+        )
+    };
+    let (one, _) = run_counted(&app, &page("commentCount")).await;
+    let (two, data) = run_counted(&app, &page("commentCount likeCount")).await;
+    let (reversed, _) = run_counted(&app, &page("likeCount title commentCount")).await;
+    eprintln!("{backend:?}: one count {one} statements, two {two}, two apart {reversed}");
+    assert_eq!(
+        one, two,
+        "{backend:?}: the second count took a level of its own"
+    );
+    assert_eq!(
+        one, reversed,
+        "{backend:?}: the second count took a level of its own"
+    );
+    let nodes = data["user"]["posts"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 5);
+    for node in nodes {
+        assert_eq!(node["commentCount"], 6, "{node}");
+        assert_eq!(node["likeCount"], 3, "{node}");
+    }
+}
+
 backend_tests!(
     feed_statement_count_does_not_grow_with_the_page,
     deep_statement_count_does_not_grow_with_the_page,
     a_page_reads_its_authors_and_counts_in_its_own_statement,
     a_page_joins_the_author_columns_its_selection_shows,
     a_page_reads_post_bodies_only_when_its_selection_shows_them,
+    two_waiting_fields_of_one_object_load_in_one_level,
 );

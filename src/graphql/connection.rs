@@ -58,7 +58,9 @@ impl Fetch {
 }
 
 /// Information to aid in pagination.
+// Its fields never wait: resolved one after another (see `super::in_order`).
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(serial)]
 pub struct PageInfo {
     /// When paginating forwards, are there more items?
     pub has_next_page: bool,
@@ -85,6 +87,11 @@ pub enum Total {
 }
 
 impl Total {
+    /// Whether the count is at hand (resolving it waits for nothing).
+    pub fn is_known(&self) -> bool {
+        matches!(self, Total::Known(_))
+    }
+
     /// Counts the whole list (used by the generated `totalCount` fields).
     pub async fn resolve(&self, ctx: &Context<'_>) -> AppResult<i32> {
         let n = match self {
@@ -186,6 +193,7 @@ pub fn paginate<T>(
 macro_rules! connection {
     ($conn:ident, $edge:ident, $node:ty, $conn_doc:literal, $edge_doc:literal) => {
         #[doc = $conn_doc]
+        #[derive(Clone)]
         pub struct $conn {
             edges: Vec<$edge>,
             page_info: $crate::graphql::connection::PageInfo,
@@ -241,8 +249,11 @@ macro_rules! connection {
             }
 
             /// The items of this page, in list order (the edges without cursors).
-            async fn nodes(&self) -> Vec<&$node> {
-                self.edges.iter().map(|edge| &edge.node).collect()
+            async fn nodes(&self) -> Vec<$crate::graphql::in_order::InOrder<'_, $node>> {
+                self.edges
+                    .iter()
+                    .map(|edge| $crate::graphql::in_order::InOrder::borrowed(&edge.node))
+                    .collect()
             }
 
             /// Information to aid in pagination.
@@ -256,6 +267,12 @@ macro_rules! connection {
                 ctx: &async_graphql::Context<'_>,
             ) -> async_graphql::Result<i32> {
                 Ok(self.total.resolve(ctx).await?)
+            }
+        }
+
+        impl $crate::graphql::in_order::Waits for $conn {
+            fn waits(&self, name: &str) -> bool {
+                name != "totalCount" || !self.total.is_known()
             }
         }
     };

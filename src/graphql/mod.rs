@@ -7,6 +7,7 @@ pub mod error_codes;
 pub mod execution;
 pub mod field_order;
 pub mod ids;
+pub mod in_order;
 pub mod inputs;
 pub mod introspection;
 pub mod loaders;

@@ -11,6 +11,7 @@ use super::types::{
 };
 use crate::error::{AppError, AppResult};
 use crate::graphql::datetime::Timestamp;
+use crate::graphql::in_order::InOrder;
 use crate::store::keyset::{self, PostKey, PostOrdering};
 use crate::store::{self, posts};
 
@@ -95,8 +96,10 @@ impl Query {
         #[graphql(desc = "Return posts after this cursor.")] after: Option<String>,
         #[graphql(desc = "Only posts matching all of these.")] filter: Option<PostFilter>,
         #[graphql(desc = "The order of the list.")] order_by: Option<PostOrder>,
-    ) -> async_graphql::Result<PostConnection> {
-        Ok(list_posts(ctx, first, after, filter, order_by).await?)
+    ) -> async_graphql::Result<InOrder<'static, PostConnection>> {
+        Ok(InOrder::owned(
+            list_posts(ctx, first, after, filter, order_by).await?,
+        ))
     }
 
     /// All tags, newest first.

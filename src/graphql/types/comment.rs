@@ -1,7 +1,5 @@
 //! `Comment`.
 
-use std::borrow::Cow;
-
 use async_graphql::{ComplexObject, Context, SimpleObject, ID};
 use entity::comment;
 
@@ -11,6 +9,7 @@ use crate::graphql::connection::connection;
 use crate::graphql::context::ContextExt;
 use crate::graphql::datetime::Timestamp;
 use crate::graphql::ids::{self, Kind};
+use crate::graphql::in_order::{InOrder, Waits};
 use crate::store::rows::Joined;
 
 /// A comment on a post. It is visible exactly when its post is.
@@ -59,7 +58,7 @@ impl Comment {
     }
 
     /// Who wrote the comment.
-    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<Cow<'_, User>> {
+    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<InOrder<'_, User>> {
         let joined = self.joined_author.as_ref();
         author_of(ctx, joined, self.author_id, || {
             format!("comment {}", self.db_id)
@@ -73,6 +72,12 @@ impl Comment {
         Ok(post
             .ok_or(crate::error::AppError::NotFound { what: "post" })?
             .into())
+    }
+}
+
+impl Waits for Comment {
+    fn waits(&self, name: &str) -> bool {
+        name != "author" || self.joined_author.is_none()
     }
 }
 

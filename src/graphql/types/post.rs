@@ -1,7 +1,5 @@
 //! `Post`, its status, and the per-parent post pages shared by `User.posts` and `Tag.posts`.
 
-use std::borrow::Cow;
-
 use async_graphql::{ComplexObject, Context, Enum, SimpleObject, ID};
 use entity::post;
 
@@ -12,6 +10,7 @@ use crate::graphql::connection::{connection, Fetch, NodeSelection, Total};
 use crate::graphql::context::ContextExt;
 use crate::graphql::datetime::Timestamp;
 use crate::graphql::ids::{self, Kind};
+use crate::graphql::in_order::{InOrder, Waits};
 use crate::graphql::loaders::{into_rows, CommentPageKey, CountKey, PostPageKey};
 use crate::store::keyset::{self, CommentKey, PostKey, PostOrdering};
 use crate::store::posts::{PostJoins, PostParent};
@@ -120,7 +119,7 @@ impl Post {
     }
 
     /// Who wrote the post.
-    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<Cow<'_, User>> {
+    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<InOrder<'_, User>> {
         let joined = self.joined_author.as_ref();
         author_of(ctx, joined, self.author_id, || {
             format!("post {}", self.db_id)
@@ -129,12 +128,12 @@ impl Post {
     }
 
     /// The post's tags, by name.
-    async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Tag>> {
+    async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<InOrder<'static, Tag>>> {
         let tags = ctx.loaders()?.tags_by_post.load_one(self.db_id).await?;
         Ok(tags
             .unwrap_or_default()
             .into_iter()
-            .map(Tag::from)
+            .map(|tag| InOrder::owned(Tag::from(tag)))
             .collect())
     }
 
@@ -180,7 +179,7 @@ impl Post {
         ctx: &Context<'_>,
         #[graphql(desc = "How many comments to return (0 to 100).", default = 20)] first: i32,
         #[graphql(desc = "Return comments after this cursor.")] after: Option<String>,
-    ) -> async_graphql::Result<CommentConnection> {
+    ) -> async_graphql::Result<InOrder<'static, CommentConnection>> {
         let fetch = Fetch::of(ctx, first)?;
         let after_key = after
             .as_deref()
@@ -198,14 +197,25 @@ impl Post {
                 })
                 .await?,
         );
-        Ok(CommentConnection::new(
+        Ok(InOrder::owned(CommentConnection::new(
             ctx,
             rows,
             fetch,
             has_after,
             |c| keyset::encode_comment_cursor(&CommentKey::of(&c.row)),
             Total::Loader(CountKey::CommentsOfPost(self.db_id)),
-        ))
+        )))
+    }
+}
+
+impl Waits for Post {
+    fn waits(&self, name: &str) -> bool {
+        match name {
+            "author" => self.joined_author.is_none(),
+            "commentCount" => self.joined_comment_count.is_none(),
+            "likeCount" => self.joined_like_count.is_none(),
+            _ => true,
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use entity::tag;
 use super::post::{post_page, PostConnection};
 use crate::graphql::connection::connection;
 use crate::graphql::ids::{self, Kind};
+use crate::graphql::in_order::{InOrder, Waits};
 use crate::store::posts::PostParent;
 
 /// A label on posts; created on the fly when a post names an unknown tag.
@@ -40,8 +41,16 @@ impl Tag {
         ctx: &Context<'_>,
         #[graphql(desc = "How many posts to return (0 to 100).", default = 20)] first: i32,
         #[graphql(desc = "Return posts after this cursor.")] after: Option<String>,
-    ) -> async_graphql::Result<PostConnection> {
-        Ok(post_page(ctx, PostParent::Tag, self.db_id, first, after).await?)
+    ) -> async_graphql::Result<InOrder<'static, PostConnection>> {
+        Ok(InOrder::owned(
+            post_page(ctx, PostParent::Tag, self.db_id, first, after).await?,
+        ))
+    }
+}
+
+impl Waits for Tag {
+    fn waits(&self, _name: &str) -> bool {
+        true
     }
 }
 

@@ -1,7 +1,5 @@
 //! `User`.
 
-use std::borrow::Cow;
-
 use async_graphql::{ComplexObject, Context, SimpleObject, ID};
 use entity::user;
 
@@ -11,6 +9,7 @@ use crate::graphql::connection::NodeSelection;
 use crate::graphql::context::ContextExt;
 use crate::graphql::datetime::Timestamp;
 use crate::graphql::ids::{self, Kind};
+use crate::graphql::in_order::{InOrder, Waits};
 use crate::graphql::loaders::CountKey;
 use crate::store::posts::PostParent;
 use crate::store::users::{AuthorColumns, Shown, UserDetails};
@@ -56,13 +55,13 @@ pub(crate) async fn author_of<'a>(
     joined: Option<&'a User>,
     author_id: i64,
     owner: impl FnOnce() -> String,
-) -> async_graphql::Result<Cow<'a, User>> {
+) -> async_graphql::Result<InOrder<'a, User>> {
     if let Some(user) = joined {
-        return Ok(Cow::Borrowed(user));
+        return Ok(InOrder::borrowed(user));
     }
     let user = ctx.loaders()?.users.load_one(author_id).await?;
     let user = user.ok_or_else(|| AppError::from(anyhow::anyhow!("{} has no author", owner())))?;
-    Ok(Cow::Owned(Shown::from(user).into()))
+    Ok(InOrder::owned(Shown::from(user).into()))
 }
 
 impl From<Shown> for User {
@@ -122,8 +121,10 @@ impl User {
         ctx: &Context<'_>,
         #[graphql(desc = "How many posts to return (0 to 100).", default = 20)] first: i32,
         #[graphql(desc = "Return posts after this cursor.")] after: Option<String>,
-    ) -> async_graphql::Result<PostConnection> {
-        Ok(post_page(ctx, PostParent::Author, self.db_id, first, after).await?)
+    ) -> async_graphql::Result<InOrder<'static, PostConnection>> {
+        Ok(InOrder::owned(
+            post_page(ctx, PostParent::Author, self.db_id, first, after).await?,
+        ))
     }
 
     /// How many of this user's posts the caller may see.
@@ -135,6 +136,13 @@ impl User {
             .await?
             .unwrap_or(0);
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+}
+
+impl Waits for User {
+    // The details were read with the user (or their absence is an error, not a wait).
+    fn waits(&self, _name: &str) -> bool {
+        true
     }
 }
 
