@@ -526,7 +526,24 @@ async fn two_waiting_fields_of_one_object_load_in_one_level(backend: Backend) {
     let (one, _) = run_counted(&app, &page("commentCount")).await;
     let (two, data) = run_counted(&app, &page("commentCount likeCount")).await;
     let (reversed, _) = run_counted(&app, &page("likeCount title commentCount")).await;
-    eprintln!("{backend:?}: one count {one} statements, two {two}, two apart {reversed}");
+    // The same through `edges`, whose edges and nodes resolve the same way.
+    let (through_edges, edges) = run_counted(
+        &app,
+        "{ user(username: \"author2\") { posts(first: 5) { edges { cursor node { commentCount likeCount } } } } }",
+    )
+    .await;
+    eprintln!(
+        "{backend:?}: one count {one} statements, two {two}, two apart {reversed}, through edges {through_edges}"
+    );
+    assert_eq!(
+        one, through_edges,
+        "{backend:?}: the second count took a level of its own"
+    );
+    for edge in edges["user"]["posts"]["edges"].as_array().unwrap() {
+        assert_eq!(edge["node"]["commentCount"], 6, "{edge}");
+        assert_eq!(edge["node"]["likeCount"], 3, "{edge}");
+        assert!(!edge["cursor"].as_str().unwrap().is_empty(), "{edge}");
+    }
     assert_eq!(
         one, two,
         "{backend:?}: the second count took a level of its own"

@@ -202,11 +202,27 @@ macro_rules! connection {
 
         #[doc = $edge_doc]
         #[derive(async_graphql::SimpleObject, Clone)]
+        #[graphql(complex)]
         pub struct $edge {
             /// An opaque cursor for this edge; pass it as `after` to continue after it.
             pub cursor: String,
-            /// The item at the end of the edge.
+            #[graphql(skip)]
             pub node: $node,
+        }
+
+        #[async_graphql::ComplexObject]
+        impl $edge {
+            /// The item at the end of the edge.
+            async fn node(&self) -> $crate::graphql::in_order::InOrder<'_, $node> {
+                $crate::graphql::in_order::InOrder::borrowed(&self.node)
+            }
+        }
+
+        impl $crate::graphql::in_order::Waits for $edge {
+            // `cursor` and `node` are at hand; nothing else is.
+            fn waits(&self, _name: &str) -> bool {
+                true
+            }
         }
 
         impl $conn {
@@ -244,8 +260,11 @@ macro_rules! connection {
         #[async_graphql::Object]
         impl $conn {
             /// The edges of this page, in list order, each with its cursor.
-            async fn edges(&self) -> &[$edge] {
-                &self.edges
+            async fn edges(&self) -> Vec<$crate::graphql::in_order::InOrder<'_, $edge>> {
+                self.edges
+                    .iter()
+                    .map($crate::graphql::in_order::InOrder::borrowed)
+                    .collect()
             }
 
             /// The items of this page, in list order (the edges without cursors).
