@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 import sys
+import statistics
 import threading
 import time
 import urllib.error
@@ -36,7 +37,12 @@ OPS = READ_OPS + ["write"]
 # wrk threads; writer accounts per thread and phase (warm-up / timed), see graphql.lua.
 THREADS = 2
 WRITERS_PER_THREAD = 8
-WRITERS_PER_SYSTEM = 2 * THREADS * WRITERS_PER_THREAD + 1  # + one for verification
+
+
+def writers_per_system(rounds: int) -> int:
+    """Writer accounts per system: a set per thread for each round's warm-up and timed run
+    (a like is never repeated), and one for verification (the last)."""
+    return 2 * rounds * THREADS * WRITERS_PER_THREAD + 1
 
 
 def log(msg: str) -> None:
@@ -222,7 +228,7 @@ def create_writers(args, gh: System, pg: System) -> dict:
     gh_writers = []
     query = ("mutation Register($input: RegisterInput!) { register(input: $input) "
              "{ token user { id } } }")
-    for i in range(WRITERS_PER_SYSTEM):
+    for i in range(writers_per_system(args.rounds)):
         name = f"ghw{run}_{i}"
         r = post_json(gh.url, {"query": query, "variables": {"input": {
             "username": name, "email": f"{name}@bench.invalid",
@@ -240,7 +246,7 @@ def create_writers(args, gh: System, pg: System) -> dict:
     ids = psql(args.db_url, (
         "INSERT INTO users (username, email, display_name, password_hash) "
         f"SELECT 'pgw{run}_' || i, 'pgw{run}_' || i || '@bench.invalid', 'PostGraphile writer ' || i, '!' "
-        f"FROM generate_series(0, {WRITERS_PER_SYSTEM - 1}) i RETURNING id"))
+        f"FROM generate_series(0, {writers_per_system(args.rounds) - 1}) i RETURNING id"))
     pg_writers = [{"id": int(x)} for x in ids.split()]
     return {"gatehouse": gh_writers, "postgraphile": pg_writers}
 
@@ -474,21 +480,25 @@ def measure_same_body_ceiling(cached: System, op: str, request: Path, args) -> d
         proc.wait(timeout=10)
 
 
-def measure(system: System, op: str, env_extra: dict, args) -> dict:
-    tag = f"{op}-{system.key}"
+def measure(system: System, op: str, env_extra: dict, args, duration: float | None = None,
+            tag_suffix: str = "", phase: int = 0) -> dict:
+    """One warm-up and one timed wrk run. `phase` numbers the run among others of the same
+    system (the write script's warm-up takes writer set 2 × phase, the timed run the next)."""
+    duration = args.duration if duration is None else duration
+    tag = f"{op}-{system.key}{tag_suffix}"
     checkpoint(args.admin_url)
     log(f"{tag}: warm-up {args.warmup}s")
     run_wrk(system.url, args.warmup, args.out / "raw" / f"{tag}-warmup.json",
-            {**env_extra, "BENCH_PHASE": "0"}, args.wrk_timeout)
+            {**env_extra, "BENCH_PHASE": str(2 * phase)}, args.wrk_timeout)
     if args.pgss:
         pgss_reset(args.admin_url)
     sampler = RssSampler(system.pid)
     cpu_before = cpu_seconds(system.pid)
     pg_before = postgres_cpu_seconds()
     sampler.start()
-    log(f"{tag}: timed run {args.duration}s at concurrency {args.concurrency}")
-    res = run_wrk(system.url, args.duration, args.out / "raw" / f"{tag}.json",
-                  {**env_extra, "BENCH_PHASE": "1"}, args.wrk_timeout)
+    log(f"{tag}: timed run {duration}s at concurrency {args.concurrency}")
+    res = run_wrk(system.url, duration, args.out / "raw" / f"{tag}.json",
+                  {**env_extra, "BENCH_PHASE": str(2 * phase + 1)}, args.wrk_timeout)
     rss = sampler.stop()
     cpu_after = cpu_seconds(system.pid)
     pg_after = postgres_cpu_seconds()
@@ -513,6 +523,51 @@ def measure(system: System, op: str, env_extra: dict, args) -> dict:
         f"postgres cpu {result.get('pg_cpu_ms_per_request') and round(result['pg_cpu_ms_per_request'], 3)} ms/req, "
         f"failed {bad}" + (f" (e.g. {res['sample_error'][:200]})" if res["sample_error"] else ""))
     return result
+
+
+def merge_rounds(parts: list[dict]) -> dict:
+    """One row from the rounds of one system: requests, time, CPU and statements summed
+    (so rps and the per-request columns are over all rounds), p50 and p99 the median of the
+    rounds', RSS the highest; `round_rps` keeps each round's rps."""
+    wrk = {k: sum(p["wrk"][k] for p in parts) for k in
+           ("requests", "duration_us", "bytes", "connect_errors", "read_errors",
+            "status_errors", "timeouts", "graphql_errors")}
+    for k in ("p50_us", "p90_us", "p99_us", "mean_us"):
+        wrk[k] = statistics.median(p["wrk"][k] for p in parts)
+    wrk["max_us"] = max(p["wrk"]["max_us"] for p in parts)
+    wrk["sample_error"] = next((p["wrk"]["sample_error"] for p in parts
+                                if p["wrk"]["sample_error"]), None)
+    rss = [p["rss"] for p in parts if p["rss"]]
+    merged = {"op": parts[0]["op"], "system": parts[0]["system"], "wrk": wrk,
+              "rss": max(rss, key=lambda r: r["peak_mib"]) if rss else None,
+              "rps": wrk["requests"] / (wrk["duration_us"] / 1e6) if wrk["duration_us"] else 0,
+              "round_rps": [p["rps"] for p in parts],
+              "failed_requests": sum(p["failed_requests"] for p in parts)}
+    for key in ("cpu_ms_per_request", "pg_cpu_ms_per_request"):
+        if all(key in p for p in parts) and wrk["requests"]:
+            merged[key] = sum(p[key] * p["wrk"]["requests"] for p in parts) / wrk["requests"]
+    if all("sql_statements" in p for p in parts):
+        merged["sql_statements"] = sum(p["sql_statements"] for p in parts)
+        merged["sql_per_request"] = (merged["sql_statements"] / wrk["requests"]
+                                     if wrk["requests"] else None)
+        merged["top_statements"] = parts[-1].get("top_statements")
+    return merged
+
+
+def measure_alternating(pair: tuple, op: str, envs: dict, args) -> list[dict]:
+    """Gatehouse and PostGraphile in alternating rounds (A B, B A, A B, …) of
+    duration / rounds seconds each: this machine's speed drifts by tens of percent within
+    minutes, and two back-to-back 15-second runs compared two different machines. Each
+    system's rounds merge into one row ([`merge_rounds`]); the per-round ratios show the
+    drift."""
+    rounds = max(1, args.rounds)
+    parts = {s.key: [] for s in pair}
+    for i in range(rounds):
+        order = pair if i % 2 == 0 else tuple(reversed(pair))
+        for s in order:
+            parts[s.key].append(measure(s, op, envs[s.key], args, args.duration / rounds,
+                                        f"-round{i + 1}", phase=i))
+    return [merge_rounds(parts[s.key]) for s in pair]
 
 
 # ----------------------------------------------------------------------------- report
@@ -542,7 +597,11 @@ def render(results: dict, meta: dict) -> str:
     lines.append(
         f"Scale `{meta['scale']}` ({meta['counts']}), loaded in {meta['load_seconds']:.1f} s. "
         f"wrk, {THREADS} threads, concurrency {meta['concurrency']}, {meta['duration']} s per run "
-        f"after a {meta['warmup']} s warm-up; PostgreSQL {meta['pg_version']} and every server on "
+        f"after a {meta['warmup']} s warm-up; Gatehouse (uncached) and PostGraphile in "
+        f"{meta.get('rounds', 1)} alternating rounds of {meta['duration']}/{meta.get('rounds', 1)} s "
+        f"each (first one, then the other, then the other first: the machine's speed drifts "
+        f"within minutes), their columns over all rounds (p50 and p99 the rounds' median), "
+        f"the rps ratio of each round in brackets; PostgreSQL {meta['pg_version']} and every server on "
         f"the same {meta['cores']} cores. Peer: PostGraphile {meta['postgraphile']} on Node "
         f"{meta['node']}. RSS is the peak VmRSS sampled every 0.2 s during the timed run "
         f"(idle after start-up: {idle_text(meta)}). "
@@ -577,6 +636,9 @@ def render(results: dict, meta: dict) -> str:
                 p99 = ratio(gh["wrk"]["p99_us"], pg["wrk"]["p99_us"])
                 mem = ratio(gh["rss"] and gh["rss"]["peak_mib"], pg["rss"] and pg["rss"]["peak_mib"])
                 rp = f"rps {fmt(rr, '.2f')}×, p99 {fmt(p99, '.2f')}×, RSS {fmt(mem, '.2f')}×"
+                rounds = list(zip(gh.get("round_rps", []), pg.get("round_rps", [])))
+                if len(rounds) > 1:
+                    rp += " (rounds " + " / ".join(f"{fmt(ratio(a, b), '.2f')}×" for a, b in rounds) + ")"
             rc = f"rps {fmt(ratio(gh['rps'], op_ceiling['rps']), '.3f')}×" if op_ceiling else ""
             lines.append(row(gh, "Gatehouse (uncached)", rp, rc))
         ghc = by.get((op, "gatehouse_cached"))
@@ -638,7 +700,7 @@ def render(results: dict, meta: dict) -> str:
                     "(BENCH_PEER_NULLS_FIRST=1), which the `published_at DESC NULLS LAST` index "
                     "cannot serve. ")
                  + "The writer accounts are created just before the "
-                 "write runs, so the write rows' RSS includes the password hashing of 33 "
+                 "write runs, so the write rows' RSS includes the password hashing of the "
                  "`register` calls on Gatehouse (argon2 buffers kept by the allocator). Numbers from a shared 2-core machine are noisy: "
                  "compare rows of the same run.")
     return "\n".join(lines) + "\n"
@@ -668,6 +730,9 @@ def main() -> int:
     p.add_argument("--posts", type=int, required=True)
     p.add_argument("--duration", type=float, default=15)
     p.add_argument("--warmup", type=float, default=3)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="alternating rounds of Gatehouse (uncached) and PostGraphile, each "
+                   "duration / rounds seconds")
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--wrk-timeout", type=int, default=10)
     p.add_argument("--ops", default=",".join(OPS))
@@ -677,6 +742,7 @@ def main() -> int:
     args = ARGS = p.parse_args()
     (args.out / "raw").mkdir(parents=True, exist_ok=True)
     meta = json.loads(args.meta.read_text())
+    meta["rounds"] = args.rounds
     ops = [o for o in args.ops.split(",") if o]
 
     gh = System("gatehouse", "Gatehouse", args.gatehouse, args.gatehouse_pid)
@@ -732,15 +798,17 @@ def main() -> int:
                    "BENCH_BODY_FILE": str(ceiling_body)}
     runs = []
     for op in [o for o in ops if o in READ_OPS]:
+        envs, bodies = {}, {}
         for s in (gh, ghc, pg):
-            body = conf_dir / f"body-{op}-{s.key}.json"
-            body.write_text(json.dumps(read_body(s.schema, op, params)))
-            env = {"BENCH_MODE": "static", "BENCH_CHECK_ERRORS": "1", "BENCH_BODY_FILE": str(body)}
-            runs.append(measure(s, op, env, args))
-            if s is ghc:
-                runs.append(measure(ceil, op, ceiling_env, args))
-                if args.ceiling_bin:
-                    runs.append(measure_same_body_ceiling(ghc, op, body, args))
+            bodies[s.key] = conf_dir / f"body-{op}-{s.key}.json"
+            bodies[s.key].write_text(json.dumps(read_body(s.schema, op, params)))
+            envs[s.key] = {"BENCH_MODE": "static", "BENCH_CHECK_ERRORS": "1",
+                           "BENCH_BODY_FILE": str(bodies[s.key])}
+        runs.extend(measure_alternating((gh, pg), op, envs, args))
+        runs.append(measure(ghc, op, envs[ghc.key], args))
+        runs.append(measure(ceil, op, ceiling_env, args))
+        if args.ceiling_bin:
+            runs.append(measure_same_body_ceiling(ghc, op, bodies[ghc.key], args))
 
     # 3. Writes: accounts are created only now, so the read rows' RSS is not inflated by the
     # password hashing of `register` (argon2 buffers stay in the allocator's arenas).
@@ -750,11 +818,12 @@ def main() -> int:
             verify_writes(s, writers[s.key], params)
             log(f"verified write on {s.label}")
         decades = args.posts // 10
+        envs = {}
         for s in (gh, pg):
             write_conf(s.key, writers[s.key], decades, conf_dir / f"write-{s.key}.lua")
-            env = {"BENCH_MODE": "write", "BENCH_CHECK_ERRORS": "1",
-                   "BENCH_WRITE_CONF": str(conf_dir / f"write-{s.key}.lua")}
-            runs.append(measure(s, "write", env, args))
+            envs[s.key] = {"BENCH_MODE": "write", "BENCH_CHECK_ERRORS": "1",
+                           "BENCH_WRITE_CONF": str(conf_dir / f"write-{s.key}.lua")}
+        runs.extend(measure_alternating((gh, pg), "write", envs, args))
 
     runs.append(measure(ceil, "ceiling", ceiling_env, args))
 

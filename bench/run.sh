@@ -15,6 +15,7 @@
 # Environment (defaults in brackets):
 #   BENCH_SCALE [full] | BENCH_DURATION [15; tiny 3] | BENCH_WARMUP [3; tiny 1]
 #   BENCH_CONCURRENCY [32] | BENCH_OPS [feed,deep,single,user_page,write]
+#   BENCH_ROUNDS [3]: Gatehouse (uncached) and PostGraphile alternate in this many rounds
 #   BENCH_DB [gatehouse_bench] | PGHOST [127.0.0.1] | PGPORT [5432] | PGUSER [postgres]
 #   BENCH_REDIS_URL [redis://127.0.0.1:6379] | BENCH_GATEHOUSE_PORT [18080]
 #   BENCH_GATEHOUSE_CACHED_PORT [18083] | BENCH_PEER_PORT [18091] | BENCH_CEILING_PORT [18090] | BENCH_CEILING_SAME_PORT [18092] | BENCH_NO_PGSS [unset]
@@ -44,6 +45,7 @@ case "$SCALE" in
 esac
 
 CONCURRENCY="${BENCH_CONCURRENCY:-32}"
+ROUNDS="${BENCH_ROUNDS:-3}"
 OPS="${BENCH_OPS:-feed,deep,single,user_page,write}"
 DB="${BENCH_DB:-gatehouse_bench}"
 export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}"
@@ -280,6 +282,7 @@ python3 "$BENCH_DIR/bench.py" \
   --db "$DB" --db-url "$DB_URL" --admin-url "$ADMIN_URL" \
   --users "$USERS" --posts "$POSTS" \
   --duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY" --ops "$OPS" \
+  --rounds "$ROUNDS" \
   --out "$RESULTS" --meta "$META" "${PGSS_FLAG[@]}" &
 DRIVER_PID=$!
 wait "$DRIVER_PID" || { status=$?; DRIVER_PID=""; die "the benchmark driver failed (exit $status)"; }

@@ -6,8 +6,9 @@
 --                                 Lua table returned by BENCH_WRITE_CONF (see bench.py).
 --   BENCH_CHECK_ERRORS  "1": count responses whose body carries a GraphQL "errors" key.
 --   BENCH_OUT           where done() writes its JSON summary.
---   BENCH_PHASE         write mode: 0 for the warm-up, 1 for the timed run (separate
---                       writer accounts, so a like is never repeated across runs).
+--   BENCH_PHASE         write mode: which set of writer accounts this run uses (bench.py
+--                       gives each warm-up and timed run its own: a like is never repeated
+--                       across runs).
 
 local mode = os.getenv("BENCH_MODE") or "static"
 local check_errors = os.getenv("BENCH_CHECK_ERRORS") == "1"
