@@ -70,12 +70,6 @@ impl<'a, T: Clone> InOrder<'a, T> {
     }
 }
 
-impl<'a, T: Clone> From<Cow<'a, T>> for InOrder<'a, T> {
-    fn from(object: Cow<'a, T>) -> Self {
-        Self(object)
-    }
-}
-
 impl<T> OutputType for InOrder<'_, T>
 where
     T: ContainerType + Waits + Clone + Send + Sync,

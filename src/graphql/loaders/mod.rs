@@ -27,7 +27,7 @@ use sea_orm::DatabaseConnection;
 pub use by_id::{CommentById, PostById, TagById, TagsByPost, UserById};
 pub use counts::{CountKey, Counts, ViewerLikes};
 pub use gate::Gate;
-pub use pages::{into_rows, CommentPageKey, CommentPages, Page, PostPageKey, PostPages};
+pub use pages::{into_rows, CommentPageKey, CommentPages, PostPageKey, PostPages};
 
 use crate::auth::{self, Viewer};
 use crate::cache::{Caches, EntityKey};

@@ -49,6 +49,7 @@ impl Tag {
 }
 
 impl Waits for Tag {
+    // `id` and `name` never wait (the shared list); `posts` does.
     fn waits(&self, _name: &str) -> bool {
         true
     }

@@ -140,7 +140,8 @@ impl User {
 }
 
 impl Waits for User {
-    // The details were read with the user (or their absence is an error, not a wait).
+    // The fields that never wait are all in the shared list (the details were read with the
+    // user, or their absence is an error); `posts` and `postCount` wait.
     fn waits(&self, _name: &str) -> bool {
         true
     }
