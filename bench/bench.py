@@ -530,7 +530,7 @@ def merge_rounds(parts: list[dict]) -> dict:
     (so rps and the per-request columns are over all rounds), p50 and p99 the median of the
     rounds', RSS the highest; `round_rps` keeps each round's rps."""
     wrk = {k: sum(p["wrk"][k] for p in parts) for k in
-           ("requests", "duration_us", "bytes", "connect_errors", "read_errors",
+           ("requests", "duration_us", "bytes", "connect_errors", "read_errors", "write_errors",
             "status_errors", "timeouts", "graphql_errors")}
     for k in ("p50_us", "p90_us", "p99_us", "mean_us"):
         wrk[k] = statistics.median(p["wrk"][k] for p in parts)
