@@ -510,8 +510,9 @@ async fn postgres_sessions_start_set_up_for_bounded_pages() {
 /// Objects with at most one selected field that can wait resolve their fields one after
 /// another (`graphql::in_order`); an object with two must still queue both fields' keys in
 /// the same level. A post's comment and like counts through the count loader are one
-/// statement only when both keys are in one batch: on SQLite a user's page does not read
-/// them in its own statement, so the loader counts them. (On PostgreSQL the page reads
+/// statement only when both keys are in one batch. A comment's post is read by id, never
+/// with its counts, so they go through the loader on both backends; on SQLite a user's
+/// page does not read them in its own statement either. (On PostgreSQL that page reads
 /// them, nothing waits, and the counts must agree just the same.)
 async fn two_waiting_fields_of_one_object_load_in_one_level(backend: Backend) {
     let Some(app) = spawn_app_with(backend, &[NO_RESPONSE_CACHE, NO_ENTITY_CACHE]).await else {
@@ -558,6 +559,28 @@ async fn two_waiting_fields_of_one_object_load_in_one_level(backend: Backend) {
         assert_eq!(node["commentCount"], 6, "{node}");
         assert_eq!(node["likeCount"], 3, "{node}");
     }
+    // Posts reached through their comments: the counts wait on both backends.
+    let of_comments = |fields: &str| {
+        format!(
+            "{{ posts(first: 3) {{ nodes {{ comments(first: 2) {{ nodes {{ post {{ id {fields} }} }} }} }} }} }}"
+        )
+    };
+    let (one, _) = run_counted(&app, &of_comments("commentCount")).await;
+    let (two, data) = run_counted(&app, &of_comments("commentCount likeCount")).await;
+    eprintln!("{backend:?}: a comment's post with one count {one} statements, two {two}");
+    assert_eq!(
+        one, two,
+        "{backend:?}: the second count of a comment's post took a level of its own"
+    );
+    let mut seen = 0;
+    for post in data["posts"]["nodes"].as_array().unwrap() {
+        for comment in post["comments"]["nodes"].as_array().unwrap() {
+            assert_eq!(comment["post"]["commentCount"], 6, "{comment}");
+            assert_eq!(comment["post"]["likeCount"], 3, "{comment}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 6);
 }
 
 backend_tests!(

@@ -218,12 +218,8 @@ macro_rules! connection {
             }
         }
 
-        impl $crate::graphql::in_order::Waits for $edge {
-            // `cursor` and `node` are at hand; nothing else is.
-            fn waits(&self, _name: &str) -> bool {
-                true
-            }
-        }
+        // `cursor` and `node` are at hand (the shared list); an edge has nothing else.
+        impl $crate::graphql::in_order::Waits for $edge {}
 
         impl $conn {
             /// A page from the rows `fetch` read for the resolver at `ctx` (cursors are

@@ -50,8 +50,10 @@ const NEVER_WAIT: &[&str] = &[
 pub trait Waits {
     /// Whether resolving this object's field `name` may wait for a loader (what is
     /// selected of the field's value is judged separately). Fields in [`NEVER_WAIT`] are
-    /// not asked.
-    fn waits(&self, name: &str) -> bool;
+    /// not asked; any other field waits unless the object says otherwise.
+    fn waits(&self, _name: &str) -> bool {
+        true
+    }
 }
 
 /// An object resolved serially when at most one of its selected fields can wait, and

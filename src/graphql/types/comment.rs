@@ -67,11 +67,10 @@ impl Comment {
     }
 
     /// The post this comment belongs to.
-    async fn post(&self, ctx: &Context<'_>) -> async_graphql::Result<Post> {
+    async fn post(&self, ctx: &Context<'_>) -> async_graphql::Result<InOrder<'static, Post>> {
         let post = ctx.loaders()?.posts.load_one(self.post_id).await?;
-        Ok(post
-            .ok_or(crate::error::AppError::NotFound { what: "post" })?
-            .into())
+        let post = post.ok_or(crate::error::AppError::NotFound { what: "post" })?;
+        Ok(InOrder::owned(post.into()))
     }
 }
 

@@ -48,12 +48,8 @@ impl Tag {
     }
 }
 
-impl Waits for Tag {
-    // `id` and `name` never wait (the shared list); `posts` does.
-    fn waits(&self, _name: &str) -> bool {
-        true
-    }
-}
+// `id` and `name` never wait (the shared list); `posts` does.
+impl Waits for Tag {}
 
 connection!(
     TagConnection,

@@ -139,13 +139,9 @@ impl User {
     }
 }
 
-impl Waits for User {
-    // The fields that never wait are all in the shared list (the details were read with the
-    // user, or their absence is an error); `posts` and `postCount` wait.
-    fn waits(&self, _name: &str) -> bool {
-        true
-    }
-}
+// The fields that never wait are all in the shared list (the details were read with the
+// user, or their absence is an error); `posts` and `postCount` wait.
+impl Waits for User {}
 
 /// A session token and the account it belongs to.
 #[derive(SimpleObject, Clone, Debug)]
