@@ -1103,7 +1103,65 @@ async fn omitted_variables_take_their_declared_defaults(backend: Backend) {
     assert_eq!(message["payload"]["data"], expected, "{message}");
 }
 
+/// An object answers the same whichever way its fields are resolved: in place (plain
+/// fields), through async-graphql's serial resolver (a response key twice) or its
+/// concurrent one (a fragment); a field that fails is left out with its error, the
+/// others answer.
+async fn an_object_answers_the_same_whichever_way_its_fields_resolve(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (ada, _) = app.register("ada").await;
+    let (bob, _) = app.register("bob").await;
+    for title in ["One", "Two"] {
+        let post = app.create_post(&ada, title, true, &["t"]).await;
+        app.add_comment(&bob, &post, "Hi").await;
+    }
+    // One field that waits (`bad`), so the post may resolve its fields one after another.
+    let fields = "__typename title author { username } bad: comments(first: 500) { nodes { id } }";
+    let mut answers = Vec::new();
+    for extra in ["", "title", "... on Post { title }"] {
+        let res = app
+            .graphql(
+                &format!("{{ posts(first: 2) {{ nodes {{ {fields} {extra} }} }} }}"),
+                json!({}),
+            )
+            .await;
+        let errors: Vec<Value> = res.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| json!([e["message"], e["path"], e["extensions"]["code"]]))
+            .collect();
+        answers.push((res.body["data"].clone(), errors));
+    }
+    let expected_node = |title: &str| {
+        json!({
+            "__typename": "Post",
+            "title": title,
+            "author": { "username": "ada" },
+        })
+    };
+    assert_eq!(
+        answers[0].0,
+        json!({ "posts": { "nodes": [expected_node("Two"), expected_node("One")] } })
+    );
+    assert_eq!(
+        answers[0].1,
+        [0, 1]
+            .map(|i| json!([
+                "first: must be between 0 and 100",
+                ["posts", "nodes", i, "bad"],
+                "BAD_USER_INPUT"
+            ]))
+            .to_vec()
+    );
+    assert_eq!(answers[1], answers[0]);
+    assert_eq!(answers[2], answers[0]);
+}
+
 backend_tests!(
+    an_object_answers_the_same_whichever_way_its_fields_resolve,
     omitted_variables_take_their_declared_defaults,
     times_are_the_stored_instants_as_rfc3339,
     a_document_sent_again_answers_for_its_own_variables_and_operation,

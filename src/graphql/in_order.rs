@@ -10,13 +10,18 @@
 //! poll, it queues its keys in that same poll, and the fields after it wait for nothing.
 //! With two such fields, the second would queue its keys only after the first's batch,
 //! one more statement and round trip; [`InOrder`] then resolves concurrently as before.
+//! A serial object whose selection is plain fields awaits them in place
+//! ([`resolve_plain_fields`]) rather than through async-graphql's boxed future per field.
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 
+use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::{resolve_container_serial, ContainerType};
-use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
 
 /// Fields that return what their object already holds, on every type below the root that
 /// has a field of that name (objects, connections, edges, page info): selected anywhere
@@ -98,11 +103,82 @@ where
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
         let object: &T = &self.0;
-        if at_most_one_waits(object, &ctx.item.node) {
-            resolve_container_serial(ctx, object).await
-        } else {
-            object.resolve(ctx, field).await
+        match serial_shape(object, &ctx.item.node) {
+            // Boxed (once per object) because the fields' futures contain this one.
+            Some(Shape::Plain) => {
+                let fields: Pin<Box<dyn Future<Output = Value> + Send + '_>> =
+                    Box::pin(resolve_plain_fields(ctx, object));
+                Ok(fields.await)
+            }
+            Some(Shape::Other) => resolve_container_serial(ctx, object).await,
+            None => object.resolve(ctx, field).await,
         }
+    }
+}
+
+/// How a selection that may resolve serially is made.
+#[derive(Debug, PartialEq, Eq)]
+enum Shape {
+    /// Fields only, no directives, every response key once: [`resolve_plain_fields`].
+    Plain,
+    /// Anything else: async-graphql's serial resolver.
+    Other,
+}
+
+/// `None` when more than one selected field may wait (resolve concurrently), else the
+/// selection's [`Shape`].
+fn serial_shape(object: &impl Waits, set: &SelectionSet) -> Option<Shape> {
+    if !at_most_one_waits(object, set) {
+        return None;
+    }
+    let plain = set.items.iter().enumerate().all(|(i, item)| {
+        let Selection::Field(field) = &item.node else {
+            return false;
+        };
+        let key = field.node.response_key();
+        field.node.directives.is_empty()
+            && !set.items[..i].iter().any(
+                |earlier| matches!(&earlier.node, Selection::Field(f) if f.node.response_key().node == key.node),
+            )
+    });
+    Some(if plain { Shape::Plain } else { Shape::Other })
+}
+
+/// What async-graphql's serial resolver does for a [`Shape::Plain`] selection, with the
+/// field futures awaited in place. Its resolver boxes one future per field (an allocation
+/// and a copy of the field's whole future, ~600 bytes) so that any selection, with
+/// fragments, directives and extensions, goes through one path; a plain one needs none of
+/// that (deep 8.7% and feed 13.9% fewer instructions). Errors are recorded and the field
+/// left out, as there.
+async fn resolve_plain_fields<T: ContainerType>(
+    ctx: &ContextSelectionSet<'_>,
+    object: &T,
+) -> Value {
+    let mut results: IndexMap<Name, Value> = IndexMap::with_capacity(ctx.item.node.items.len());
+    for item in &ctx.item.node.items {
+        let Selection::Field(field) = &item.node else {
+            continue;
+        };
+        let ctx_field = ctx.with_field(field);
+        let key = field.node.response_key().node.clone();
+        if field.node.name.node == "__typename" {
+            results.insert(
+                key,
+                Value::String(object.introspection_type_name().into_owned()),
+            );
+            continue;
+        }
+        match object.resolve_field(&ctx_field).await {
+            Ok(value) => {
+                results.insert(key, value.unwrap_or_default());
+            }
+            Err(error) => ctx.add_error(error),
+        }
+    }
+    if results.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(results)
     }
 }
 
@@ -166,6 +242,37 @@ mod tests {
             panic!("one operation")
         };
         at_most_one_waits(&Joined, &operation.node.selection_set.node)
+    }
+
+    fn shape(query: &str) -> Option<Shape> {
+        let document = document(query);
+        let DocumentOperations::Single(operation) = &document.operations else {
+            panic!("one operation")
+        };
+        serial_shape(&Joined, &operation.node.selection_set.node)
+    }
+
+    #[test]
+    fn only_plain_fields_skip_async_graphqls_serial_resolver() {
+        assert_eq!(
+            shape("{ id title author { username } }"),
+            Some(Shape::Plain)
+        );
+        assert_eq!(
+            shape("{ a: title b: title __typename }"),
+            Some(Shape::Plain)
+        );
+        // A response key twice merges the two values: async-graphql's resolver does that.
+        assert_eq!(shape("{ id id }"), Some(Shape::Other));
+        assert_eq!(shape("{ title title: id }"), Some(Shape::Other));
+        assert_eq!(
+            shape("{ author { username } author { id } }"),
+            Some(Shape::Other)
+        );
+        // Directives go through it too.
+        assert_eq!(shape("{ id @include(if: true) }"), Some(Shape::Other));
+        // More than one field waiting: concurrent.
+        assert_eq!(shape("{ commentCount likeCount }"), None);
     }
 
     #[test]
