@@ -103,16 +103,18 @@ where
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
         let object: &T = &self.0;
-        match serial_shape(object, &ctx.item.node) {
-            // Boxed (once per object) because the fields' futures contain this one.
-            Some(Shape::Plain) => {
-                let fields: Pin<Box<dyn Future<Output = Value> + Send + '_>> =
-                    Box::pin(resolve_plain_fields(ctx, object));
-                Ok(fields.await)
-            }
-            Some(Shape::Other) => resolve_container_serial(ctx, object).await,
-            None => object.resolve(ctx, field).await,
-        }
+        // Boxed, whichever way: the fields' futures contain this one (so it cannot hold
+        // them inline), and a small future here keeps every future that holds it small
+        // (list items, the fields of the object above), which are moved by copying.
+        let resolving: Pin<Box<dyn Future<Output = ServerResult<Value>> + Send + '_>> =
+            match serial_shape(object, &ctx.item.node) {
+                Some(Shape::Plain) => {
+                    Box::pin(async move { Ok(resolve_plain_fields(ctx, object).await) })
+                }
+                Some(Shape::Other) => Box::pin(resolve_container_serial(ctx, object)),
+                None => Box::pin(object.resolve(ctx, field)),
+            };
+        resolving.await
     }
 }
 
