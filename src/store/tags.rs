@@ -20,16 +20,21 @@ pub async fn find_tags(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<
         .await?)
 }
 
-/// The tags of each post, by name.
+/// The tags of each post, by name (byte order, the same on every backend and collation).
 pub async fn tags_for_posts(
     db: &impl ConnectionTrait,
     post_ids: &[i64],
 ) -> AppResult<HashMap<i64, Vec<tag::Model>>> {
     let mut sql = Sql::new(db.get_database_backend());
     sql.push("SELECT pt.post_id AS parent_id, t.* FROM post_tags pt JOIN tags t ON t.id = pt.tag_id WHERE pt.post_id IN ")
-        .bind_list(post_ids.iter().copied())
-        .push(" ORDER BY t.name");
-    pages::grouped::<tag::Model>(db, sql.build()).await
+        .bind_list(post_ids.iter().copied());
+    // Sorted here rather than by `ORDER BY t.name`: a post has a few tags (at most ten),
+    // and PostgreSQL's sort of the whole batch was ~15% of the statement's CPU.
+    let mut groups = pages::grouped::<tag::Model>(db, sql.build()).await?;
+    for tags in groups.values_mut() {
+        tags.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    }
+    Ok(groups)
 }
 
 /// One page of all tags, newest first.
