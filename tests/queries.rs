@@ -1119,47 +1119,61 @@ async fn an_object_answers_the_same_whichever_way_its_fields_resolve(backend: Ba
         let post = app.create_post(&ada, title, true, &["t"]).await;
         app.add_comment(&bob, &post, "Hi").await;
     }
-    // One field that waits (`bad`), so the post may resolve its fields one after another.
-    let fields = "__typename title author { username } bad: comments(first: 500) { nodes { id } }";
-    let mut answers = Vec::new();
-    for extra in ["", "title", "... on Post { title }"] {
-        let res = app
-            .graphql(
-                &format!("{{ posts(first: 2) {{ nodes {{ {fields} {extra} }} }} }}"),
-                json!({}),
-            )
-            .await;
-        let errors: Vec<Value> = res.body["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| json!([e["message"], e["path"], e["extensions"]["code"]]))
-            .collect();
-        answers.push((res.body["data"].clone(), errors));
+    // One field that waits (`bad`): the post may resolve its fields one after another;
+    // with `tags` too, two wait and they resolve together.
+    let one_waits =
+        "__typename title author { username } bad: comments(first: 500) { nodes { id } }";
+    let two_wait = format!("{one_waits} tags {{ name }}");
+    for (fields, tags) in [
+        (one_waits, None),
+        (two_wait.as_str(), Some(json!([{ "name": "t" }]))),
+    ] {
+        let mut answers = Vec::new();
+        for extra in ["", "title", "... on Post { title }"] {
+            let res = app
+                .graphql(
+                    &format!("{{ posts(first: 2) {{ nodes {{ {fields} {extra} }} }} }}"),
+                    json!({}),
+                )
+                .await;
+            let errors: Vec<Value> = res.body["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| json!([e["message"], e["path"], e["extensions"]["code"]]))
+                .collect();
+            answers.push((res.body["data"].clone(), errors));
+        }
+        let expected_node = |title: &str| {
+            let mut node = json!({
+                "__typename": "Post",
+                "title": title,
+                "author": { "username": "ada" },
+            });
+            if let Some(tags) = &tags {
+                node["tags"] = tags.clone();
+            }
+            node
+        };
+        assert_eq!(
+            answers[0].0,
+            json!({ "posts": { "nodes": [expected_node("Two"), expected_node("One")] } }),
+            "{fields}"
+        );
+        assert_eq!(
+            answers[0].1,
+            [0, 1]
+                .map(|i| json!([
+                    "first: must be between 0 and 100",
+                    ["posts", "nodes", i, "bad"],
+                    "BAD_USER_INPUT"
+                ]))
+                .to_vec(),
+            "{fields}"
+        );
+        assert_eq!(answers[1], answers[0], "{fields}");
+        assert_eq!(answers[2], answers[0], "{fields}");
     }
-    let expected_node = |title: &str| {
-        json!({
-            "__typename": "Post",
-            "title": title,
-            "author": { "username": "ada" },
-        })
-    };
-    assert_eq!(
-        answers[0].0,
-        json!({ "posts": { "nodes": [expected_node("Two"), expected_node("One")] } })
-    );
-    assert_eq!(
-        answers[0].1,
-        [0, 1]
-            .map(|i| json!([
-                "first: must be between 0 and 100",
-                ["posts", "nodes", i, "bad"],
-                "BAD_USER_INPUT"
-            ]))
-            .to_vec()
-    );
-    assert_eq!(answers[1], answers[0]);
-    assert_eq!(answers[2], answers[0]);
 }
 
 backend_tests!(
