@@ -83,13 +83,19 @@ fn collect<'a>(
     }
 }
 
+/// Whether two response keys are equal; most share the document's text, so the pointers
+/// usually answer without comparing bytes.
+fn same(a: &Name, b: &Name) -> bool {
+    std::ptr::eq(a.as_str(), b.as_str()) || a == b
+}
+
 fn apply(value: &mut Value, plan: &FieldOrder) {
     match value {
         Value::List(items) => items.iter_mut().for_each(|item| apply(item, plan)),
         Value::Object(map) if !plan.fields.is_empty() => {
             // Most objects are in order already (their fields did not wait): no rebuild.
             let in_order = map.len() == plan.fields.len()
-                && map.keys().zip(&plan.fields).all(|(a, (b, _))| a == b);
+                && map.keys().zip(&plan.fields).all(|(a, (b, _))| same(a, b));
             if in_order {
                 for (field, (_, subplan)) in map.values_mut().zip(&plan.fields) {
                     apply(field, subplan);
@@ -103,14 +109,14 @@ fn apply(value: &mut Value, plan: &FieldOrder) {
             let place = |key: &Name| {
                 plan.fields
                     .iter()
-                    .position(|(planned, _)| planned == key)
+                    .position(|(planned, _)| same(planned, key))
                     .unwrap_or(usize::MAX)
             };
             map.sort_by_cached_key(|key, _| place(key));
             // Both in plan order now; a planned key may be absent (`@skip`).
             let mut planned = plan.fields.iter();
             for (key, field) in map.iter_mut() {
-                if let Some((_, subplan)) = planned.by_ref().find(|(name, _)| name == key) {
+                if let Some((_, subplan)) = planned.by_ref().find(|(name, _)| same(name, key)) {
                     apply(field, subplan);
                 }
             }
