@@ -74,16 +74,24 @@ async fn a_request_validated_once_skips_the_rules_and_any_other_is_validated(bac
         .await;
     assert_eq!(again.data(), &one);
     assert_eq!(validation_lookups(&app).await, (hits + 1, misses + 1));
+    // Its analysis was remembered with it: priced as the first time.
+    let cost = |res: &common::Gql| res.body["extensions"]["cost"]["requestedQueryCost"].clone();
+    assert_eq!(cost(&again), cost(&first));
 
     // Other variables: validated in full, then remembered too.
     let both = json!({ "posts": { "nodes": [{ "title": "two" }, { "title": "one" }] } });
+    let mut costs = Vec::new();
     for expected_hits in [hits + 1, hits + 2] {
         let other = app
             .graphql_as(Some(&token), query, json!({ "n": 2, "full": false }))
             .await;
         assert_eq!(other.data(), &both);
+        costs.push(cost(&other));
         assert_eq!(validation_lookups(&app).await.0, expected_hits);
     }
+    // Priced for its own variables, the first time and when remembered.
+    assert_eq!(costs[0], costs[1]);
+    assert_ne!(costs[0], cost(&first));
     // A wrong variable, and a document that fails, twice each: refused every time as on
     // first sight, never remembered.
     for _ in 0..2 {

@@ -28,26 +28,27 @@ impl ValidatedKey {
     }
 }
 
-/// The requests of this process that passed validation.
-pub struct ValidatedRequests(moka::sync::Cache<ValidatedKey, ()>);
+/// The requests of this process that passed validation, each with `V`: what else was
+/// learnt of it that depends on nothing but its key.
+pub struct ValidatedRequests<V = ()>(moka::sync::Cache<ValidatedKey, V>);
 
-impl Default for ValidatedRequests {
+impl<V: Clone + Send + Sync + 'static> Default for ValidatedRequests<V> {
     fn default() -> Self {
         Self(moka::sync::Cache::new(CAPACITY))
     }
 }
 
-impl ValidatedRequests {
-    /// Whether a request with `key` passed validation before (counted in
-    /// `gatehouse_cache_requests_total{layer="validation"}`).
-    pub fn passed(&self, key: &ValidatedKey) -> bool {
-        let hit = self.0.contains_key(key);
-        count("validation", hit, 1);
-        hit
+impl<V: Clone + Send + Sync + 'static> ValidatedRequests<V> {
+    /// What was remembered of a request with `key` if it passed validation before
+    /// (counted in `gatehouse_cache_requests_total{layer="validation"}`).
+    pub fn passed(&self, key: &ValidatedKey) -> Option<V> {
+        let found = self.0.get(key);
+        count("validation", found.is_some(), 1);
+        found
     }
 
-    /// Remembers that the request with `key` passed validation.
-    pub fn remember(&self, key: ValidatedKey) {
-        self.0.insert(key, ());
+    /// Remembers that the request with `key` passed validation, with `value`.
+    pub fn remember(&self, key: ValidatedKey, value: V) {
+        self.0.insert(key, value);
     }
 }

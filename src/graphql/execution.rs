@@ -24,7 +24,7 @@ use super::context::RequestInfo;
 use super::{error_codes, introspection, operation, schema_builder, spans, AppSchema};
 use crate::cache::{ValidatedKey, ValidatedRequests};
 use crate::limits::analysis::RECURSION_LIMIT;
-use crate::limits::guard::Guard;
+use crate::limits::guard::{Admission, Guard};
 use crate::services::Services;
 
 /// The schema with and without extensions, and what runs the latter.
@@ -37,7 +37,7 @@ pub struct Schemas {
     /// The bare schema validating only what execution needs, for requests that passed
     /// full validation before ([`ValidatedRequests`]).
     prevalidated: AppSchema,
-    validated: Arc<ValidatedRequests>,
+    validated: Arc<ValidatedRequests<Admission>>,
     guard: Guard,
     /// The types, for the guard's analysis (async-graphql shows them only to extensions).
     env: SchemaEnv,
@@ -88,11 +88,19 @@ impl Schemas {
     /// Runs one HTTP operation whose request carries `info` (and its loaders) as data.
     pub async fn execute(&self, mut request: Request, info: &RequestInfo) -> Response {
         let run = self.guard.start();
+        let key = ValidatedKey::of(&request);
+        let known = self.validated.passed(&key);
         // Out of the request while its document is borrowed (`parsed_query` takes it whole).
         let operation_name = request.operation_name.take();
         let variables = std::mem::take(&mut request.variables);
-        let admitted = match request.parsed_query() {
-            Ok(document)
+        let admitted = match (&known, request.parsed_query()) {
+            // Passed everything below before, with the same text, name and variables.
+            (Some(admission), Ok(_)) => Some(
+                run.admit_known(admission, operation_name.as_deref(), info)
+                    .await
+                    .map(|()| None),
+            ),
+            (None, Ok(document))
                 if !(self.refuse_introspection
                     && introspection::introspects_document(document)) =>
             {
@@ -105,6 +113,7 @@ impl Schemas {
                     info,
                 )
                 .await
+                .map(|admitted| admitted.map(Some))
             }
             _ => None,
         };
@@ -113,18 +122,18 @@ impl Schemas {
         let mut response = match admitted {
             None => return self.full.execute(request).await,
             Some(Err(refusal)) => Response::from_errors(vec![refusal]),
-            Some(Ok(())) => {
-                let key = ValidatedKey::of(&request);
-                let mut response = if self.validated.passed(&key) {
-                    self.prevalidated.execute(request).await
-                } else {
-                    let response = self.bare.execute(request).await;
-                    // Errors may be validation's (or a resolver's: then it is validated
-                    // again next time, which costs only time).
-                    if response.errors.is_empty() {
-                        self.validated.remember(key);
+            Some(Ok(learnt)) => {
+                let mut response = match learnt {
+                    None => self.prevalidated.execute(request).await,
+                    Some(admission) => {
+                        let response = self.bare.execute(request).await;
+                        // Errors may be validation's (or a resolver's: then it is
+                        // validated again next time, which costs only time).
+                        if response.errors.is_empty() {
+                            self.validated.remember(key, admission);
+                        }
+                        response
                     }
-                    response
                 };
                 run.order(&mut response);
                 response
