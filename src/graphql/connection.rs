@@ -256,7 +256,7 @@ macro_rules! connection {
         #[async_graphql::Object]
         impl $conn {
             /// The edges of this page, in list order, each with its cursor.
-            async fn edges(&self) -> Vec<$crate::graphql::in_order::InOrder<'_, $edge>> {
+            async fn edges(&self) -> $crate::graphql::in_order::InOrderList<'_, $edge> {
                 self.edges
                     .iter()
                     .map($crate::graphql::in_order::InOrder::borrowed)
@@ -264,7 +264,7 @@ macro_rules! connection {
             }
 
             /// The items of this page, in list order (the edges without cursors).
-            async fn nodes(&self) -> Vec<$crate::graphql::in_order::InOrder<'_, $node>> {
+            async fn nodes(&self) -> $crate::graphql::in_order::InOrderList<'_, $node> {
                 self.edges
                     .iter()
                     .map(|edge| $crate::graphql::in_order::InOrder::borrowed(&edge.node))

@@ -20,7 +20,7 @@ use std::pin::Pin;
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
-use async_graphql::resolver_utils::{resolve_container_serial, ContainerType};
+use async_graphql::resolver_utils::{resolve_container_serial, resolve_list, ContainerType};
 use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
 use futures_util::future::join_all;
 
@@ -107,22 +107,67 @@ where
         // Boxed, whichever way: the fields' futures contain this one (so it cannot hold
         // them inline), and a small future here keeps every future that holds it small
         // (list items, the fields of the object above), which are moved by copying.
+        let shape = Shape::of(ctx, object);
         let resolving: Pin<Box<dyn Future<Output = ServerResult<Value>> + Send + '_>> =
-            match shape(object, &ctx.item.node) {
-                Shape {
-                    plain: true,
-                    serial,
-                } => Box::pin(async move { Ok(resolve_plain_fields(ctx, object, serial).await) }),
-                Shape {
-                    plain: false,
-                    serial: true,
-                } => Box::pin(resolve_container_serial(ctx, object)),
-                Shape {
-                    plain: false,
-                    serial: false,
-                } => Box::pin(object.resolve(ctx, field)),
+            match (shape.plain, shape.serial()) {
+                (true, serial) => {
+                    Box::pin(async move { Ok(resolve_plain_fields(ctx, object, serial).await) })
+                }
+                (false, true) => Box::pin(resolve_container_serial(ctx, object)),
+                (false, false) => Box::pin(object.resolve(ctx, field)),
             };
         resolving.await
+    }
+}
+
+/// A list of [`InOrder`] objects (a page's nodes or edges, a post's tags), resolved one
+/// after another in one future when none of them can wait for anything, and as
+/// async-graphql resolves a list (a future per item, polled together) otherwise. Items
+/// that wait for nothing finish in their first poll either way: one after another they
+/// batch the same, without a future per item and the join over them. Its GraphQL type is
+/// `[T!]!`.
+pub struct InOrderList<'a, T: Clone>(Vec<InOrder<'a, T>>);
+
+impl<'a, T: Clone> FromIterator<InOrder<'a, T>> for InOrderList<'a, T> {
+    fn from_iter<I: IntoIterator<Item = InOrder<'a, T>>>(items: I) -> Self {
+        Self(items.into_iter().collect())
+    }
+}
+
+impl<T> OutputType for InOrderList<'_, T>
+where
+    T: ContainerType + Waits + Clone + Send + Sync,
+{
+    fn type_name() -> Cow<'static, str> {
+        Vec::<T>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        Vec::<T>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        Vec::<T>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let items = &self.0;
+        let nothing_waits = items.iter().all(|item| {
+            let shape = Shape::of(ctx, &*item.0);
+            shape.plain && shape.waiting == 0
+        });
+        if !nothing_waits {
+            return resolve_list(ctx, field, items, Some(items.len())).await;
+        }
+        let mut values = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            values.push(resolve_plain_fields(&ctx.with_index(index), &*item.0, true).await);
+        }
+        Ok(Value::List(values))
     }
 }
 
@@ -130,13 +175,27 @@ where
 #[derive(Debug, PartialEq, Eq)]
 struct Shape {
     /// Fields only, no directives, every response key once: [`resolve_plain_fields`];
-    /// anything else goes through async-graphql's resolvers.
+    /// anything else goes through async-graphql's resolvers. (They would also run the
+    /// extensions' field hooks; none of Gatehouse's extensions has one, see
+    /// `graphql::execution`.)
     plain: bool,
-    /// At most one selected field may wait: one after another.
-    serial: bool,
+    /// How many selected fields may wait, counting to two ("more than one").
+    waiting: u8,
 }
 
-/// The [`Shape`] of `set`, selected of `object`.
+impl Shape {
+    /// The shape of the selection `ctx` resolves of `object`.
+    fn of(ctx: &ContextSelectionSet<'_>, object: &impl Waits) -> Self {
+        shape(object, &ctx.item.node)
+    }
+
+    /// At most one selected field may wait: the fields resolve one after another.
+    fn serial(&self) -> bool {
+        self.waiting <= 1
+    }
+}
+
+/// The [`Shape`] of `set`, selected of `object` (extensions aside).
 fn shape(object: &impl Waits, set: &SelectionSet) -> Shape {
     let plain = set.items.iter().enumerate().all(|(i, item)| {
         let Selection::Field(field) = &item.node else {
@@ -150,7 +209,7 @@ fn shape(object: &impl Waits, set: &SelectionSet) -> Shape {
     });
     Shape {
         plain,
-        serial: at_most_one_waits(object, set),
+        waiting: waiting(object, set),
     }
 }
 
@@ -224,14 +283,14 @@ async fn resolve_plain_fields<'a, T: ContainerType>(
     }
 }
 
-/// Whether at most one field of `set`, selected of `object`, can wait (itself, or for
-/// something selected of its value). Fragments are not looked into: with one, the object
-/// resolves concurrently.
-fn at_most_one_waits(object: &impl Waits, set: &SelectionSet) -> bool {
+/// How many fields of `set`, selected of `object`, can wait (itself, or for something
+/// selected of its value), counting to two. Fragments are not looked into: with one, the
+/// object counts as having two.
+fn waiting(object: &impl Waits, set: &SelectionSet) -> u8 {
     let mut waiting = 0;
     for item in &set.items {
         let Selection::Field(field) = &item.node else {
-            return false;
+            return 2;
         };
         let field = &field.node;
         let name = field.name.node.as_str();
@@ -240,11 +299,11 @@ fn at_most_one_waits(object: &impl Waits, set: &SelectionSet) -> bool {
         {
             waiting += 1;
             if waiting > 1 {
-                return false;
+                return waiting;
             }
         }
     }
-    true
+    waiting
 }
 
 /// Whether anything selected in `set`, of a value not at hand, may wait.
@@ -283,7 +342,7 @@ mod tests {
         let DocumentOperations::Single(operation) = &document.operations else {
             panic!("one operation")
         };
-        at_most_one_waits(&Joined, &operation.node.selection_set.node)
+        waiting(&Joined, &operation.node.selection_set.node) <= 1
     }
 
     fn shape_of(query: &str) -> Shape {
@@ -296,31 +355,29 @@ mod tests {
 
     #[test]
     fn only_plain_fields_skip_async_graphqls_resolvers() {
-        let plain = |serial| Shape {
+        let plain = |waiting| Shape {
             plain: true,
-            serial,
+            waiting,
         };
-        let other = |serial| Shape {
+        let other = |waiting| Shape {
             plain: false,
-            serial,
+            waiting,
         };
-        assert_eq!(shape_of("{ id title author { username } }"), plain(true));
-        assert_eq!(shape_of("{ a: title b: title __typename }"), plain(true));
-        assert_eq!(shape_of("{ id commentCount likeCount }"), plain(false));
+        assert_eq!(shape_of("{ id title author { username } }"), plain(0));
+        assert_eq!(shape_of("{ a: title b: title __typename }"), plain(0));
+        assert_eq!(shape_of("{ id commentCount }"), plain(1));
+        assert_eq!(
+            shape_of("{ id commentCount likeCount tags { name } }"),
+            plain(2)
+        );
         // A response key twice merges the two values: async-graphql's resolvers do that.
-        assert_eq!(shape_of("{ id id }"), other(true));
-        assert_eq!(shape_of("{ title title: id }"), other(true));
-        assert_eq!(
-            shape_of("{ author { username } author { id } }"),
-            other(true)
-        );
-        assert_eq!(shape_of("{ commentCount commentCount }"), other(false));
+        assert_eq!(shape_of("{ id id }"), other(0));
+        assert_eq!(shape_of("{ title title: id }"), other(0));
+        assert_eq!(shape_of("{ author { username } author { id } }"), other(0));
+        assert_eq!(shape_of("{ commentCount commentCount }"), other(2));
         // Directives and fragments go through them too.
-        assert_eq!(shape_of("{ id @include(if: true) }"), other(true));
-        assert_eq!(
-            shape_of("{ commentCount ... on Post { likeCount } }"),
-            other(false)
-        );
+        assert_eq!(shape_of("{ id @include(if: true) }"), other(0));
+        assert_eq!(shape_of("{ id ... on Post { title } }"), other(2));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::graphql::connection::{connection, Fetch, NodeSelection, Total};
 use crate::graphql::context::ContextExt;
 use crate::graphql::datetime::Timestamp;
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::in_order::{InOrder, Waits};
+use crate::graphql::in_order::{InOrder, InOrderList, Waits};
 use crate::graphql::loaders::{into_rows, CommentPageKey, CountKey, PostPageKey};
 use crate::store::keyset::{self, CommentKey, PostKey, PostOrdering};
 use crate::store::posts::{PostJoins, PostParent};
@@ -128,7 +128,7 @@ impl Post {
     }
 
     /// The post's tags, by name.
-    async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<InOrder<'static, Tag>>> {
+    async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<InOrderList<'static, Tag>> {
         let tags = ctx.loaders()?.tags_by_post.load_one(self.db_id).await?;
         Ok(tags
             .unwrap_or_default()
