@@ -108,7 +108,7 @@ where
         // Boxed, whichever way: the fields' futures contain this one (so it cannot hold
         // them inline), and a small future here keeps every future that holds it small
         // (list items, the fields of the object above), which are moved by copying.
-        let shape = Shape::of(ctx, object);
+        let shape = Shape::of(object, &ctx.item.node);
         let resolving: Pin<Box<dyn Future<Output = ServerResult<Value>> + Send + '_>> =
             match (shape.plain, shape.serial()) {
                 (true, serial) => {
@@ -158,7 +158,7 @@ where
     ) -> ServerResult<Value> {
         let items = &self.0;
         let nothing_waits = items.iter().all(|item| {
-            let shape = Shape::of(ctx, &*item.0);
+            let shape = Shape::of(&*item.0, &ctx.item.node);
             shape.plain && shape.waiting == 0
         });
         if !nothing_waits {
@@ -185,32 +185,27 @@ struct Shape {
 }
 
 impl Shape {
-    /// The shape of the selection `ctx` resolves of `object`.
-    fn of(ctx: &ContextSelectionSet<'_>, object: &impl Waits) -> Self {
-        shape(object, &ctx.item.node)
+    /// The shape of `set`, selected of `object`.
+    fn of(object: &impl Waits, set: &SelectionSet) -> Self {
+        let plain = set.items.iter().enumerate().all(|(i, item)| {
+            let Selection::Field(field) = &item.node else {
+                return false;
+            };
+            let key = field.node.response_key();
+            field.node.directives.is_empty()
+                && !set.items[..i].iter().any(
+                    |earlier| matches!(&earlier.node, Selection::Field(f) if f.node.response_key().node == key.node),
+                )
+        });
+        Shape {
+            plain,
+            waiting: waiting(object, set),
+        }
     }
 
     /// At most one selected field may wait: the fields resolve one after another.
     fn serial(&self) -> bool {
         self.waiting <= 1
-    }
-}
-
-/// The [`Shape`] of `set`, selected of `object`.
-fn shape(object: &impl Waits, set: &SelectionSet) -> Shape {
-    let plain = set.items.iter().enumerate().all(|(i, item)| {
-        let Selection::Field(field) = &item.node else {
-            return false;
-        };
-        let key = field.node.response_key();
-        field.node.directives.is_empty()
-            && !set.items[..i].iter().any(
-                |earlier| matches!(&earlier.node, Selection::Field(f) if f.node.response_key().node == key.node),
-            )
-    });
-    Shape {
-        plain,
-        waiting: waiting(object, set),
     }
 }
 
@@ -233,12 +228,11 @@ async fn resolve_plain_fields<'a, T: ContainerType>(
         Selection::Field(field) => Some(field),
         _ => None,
     });
-    let typename = |field: &Positioned<Field>| {
-        (field.node.name.node == "__typename").then(|| {
-            Ok(Some(Value::String(
-                object.introspection_type_name().into_owned(),
-            )))
-        })
+    let is_typename = |field: &Positioned<Field>| field.node.name.node == "__typename";
+    let typename = || {
+        Ok(Some(Value::String(
+            object.introspection_type_name().into_owned(),
+        )))
     };
     let mut results: IndexMap<Name, Value> = IndexMap::with_capacity(items.len());
     let mut put = |field: &Positioned<Field>, result: ServerResult<Option<Value>>| match result {
@@ -253,9 +247,10 @@ async fn resolve_plain_fields<'a, T: ContainerType>(
     // No future wraps `resolve_field`'s: each layer would be one more copy of it.
     if serial {
         for field in fields {
-            let result = match typename(field) {
-                Some(name) => name,
-                None => object.resolve_field(&ctx.with_field(field)).await,
+            let result = if is_typename(field) {
+                typename()
+            } else {
+                object.resolve_field(&ctx.with_field(field)).await
             };
             put(field, result);
         }
@@ -263,16 +258,17 @@ async fn resolve_plain_fields<'a, T: ContainerType>(
         let fields: Vec<&Positioned<Field>> = fields.collect();
         let contexts: Vec<_> = fields
             .iter()
-            .filter(|field| typename(field).is_none())
+            .filter(|field| !is_typename(field))
             .map(|field| ctx.with_field(field))
             .collect();
         let mut values = join_all(contexts.iter().map(|ctx| object.resolve_field(ctx)))
             .await
             .into_iter();
         for field in fields {
-            let result = match typename(field) {
-                Some(name) => name,
-                None => values.next().unwrap_or(Ok(None)),
+            let result = if is_typename(field) {
+                typename()
+            } else {
+                values.next().unwrap_or(Ok(None))
             };
             put(field, result);
         }
@@ -351,7 +347,7 @@ mod tests {
         let DocumentOperations::Single(operation) = &document.operations else {
             panic!("one operation")
         };
-        shape(&Joined, &operation.node.selection_set.node)
+        Shape::of(&Joined, &operation.node.selection_set.node)
     }
 
     #[test]
