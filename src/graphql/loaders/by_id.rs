@@ -26,10 +26,6 @@ where
     F: FnOnce(Vec<i64>) -> Fut,
     Fut: Future<Output = AppResult<HashMap<i64, V>>>,
 {
-    if !scope.use_cache {
-        // Straight to the database: no map keyed by cache keys built and taken apart.
-        return fetch(ids.to_vec()).await;
-    }
     let keys: Vec<EntityKey> = ids.iter().map(|id| kind.key(*id)).collect();
     let found = scope
         .entities(&keys, |missing| async move {
